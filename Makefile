@@ -1,0 +1,44 @@
+# The doors in: `make run` (the whole portal locally) and `make test` (the whole suite).
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+# The first interpreter that is Python >= 3.12 (Django 6.1 needs it); .python-version asks pyenv for 3.13.
+SYSTEM_PYTHON := $(shell for p in python3 python3.13 python3.12; do \
+	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null \
+	&& { echo $$p; break; }; done)
+FOUND_PYTHON := $(shell python3 --version 2>&1 || echo "no python3")
+
+export DEBUG ?= 1
+
+.PHONY: run test lint format install install-dev check-python clean
+
+check-python:
+	@if [ -z "$(SYSTEM_PYTHON)" ]; then \
+		echo "Python 3.12 or newer is needed (Django 6.1 requires it), but python3 is: $(FOUND_PYTHON)." >&2; \
+		echo "Install Python 3.13 (with pyenv: 'pyenv install 3.13'; .python-version selects it) and retry." >&2; \
+		exit 1; fi
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt | check-python
+	@test -x $(PY) || $(SYSTEM_PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+install-dev: $(VENV)/.installed-dev
+
+run: install-dev
+	$(PY) -m devstack
+
+test: install-dev
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install-dev
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: install-dev
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+clean:
+	rm -rf .devstack test-output db.sqlite3

@@ -1,0 +1,25 @@
+"""Create the local provider's demo users here, so the admin site and seeds can refer to them."""
+
+import json
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from accounts.roles import roles_for_groups
+from accounts.services import user_set_roles, user_upsert_from_claims
+
+
+class Command(BaseCommand):
+    help = "Create or refresh users from a JSON list of OpenID claims (the local demo users)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("users_file", type=Path)
+
+    def handle(self, *args, users_file: Path, **options):
+        claims_list = json.loads(users_file.read_text())
+        for claims in claims_list:
+            user = user_upsert_from_claims(issuer=settings.OIDC_ISSUER, claims=claims)
+            groups = claims.get(settings.OIDC_ROLES_CLAIM) or []
+            user_set_roles(user=user, roles=roles_for_groups(groups))
+        self.stdout.write(f"Demo users ready: {', '.join(c['sub'] for c in claims_list)}")

@@ -1,0 +1,31 @@
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.db.models import Q
+
+
+class User(AbstractUser):
+    """A person, known by the provider that vouches for them and their `sub` there.
+
+    The email address is only contact data: providers let people change it, so it never
+    identifies anyone. Accounts without an OpenID identity (a break-glass admin) keep an empty
+    subject and sign in with a password, where a setting allows that at all.
+    """
+
+    oidc_issuer = models.CharField("OpenID issuer", max_length=255, blank=True)
+    oidc_subject = models.CharField("OpenID subject (sub)", max_length=255, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["oidc_issuer", "oidc_subject"],
+                condition=~Q(oidc_subject=""),
+                name="unique_oidc_identity",
+            )
+        ]
+
+    def __str__(self):
+        return self.display_name
+
+    @property
+    def display_name(self) -> str:
+        return self.get_full_name() or self.email or self.username

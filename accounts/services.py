@@ -1,0 +1,49 @@
+"""Writes to accounts: creating and refreshing users from a provider's claims, syncing roles."""
+
+import hashlib
+
+from django.contrib.auth.models import Group
+from django.db import transaction
+
+from accounts.models import User
+from accounts.roles import ALL_ROLES
+
+
+def _username_for(issuer: str, subject: str) -> str:
+    # Django needs a unique username; the identity itself is (issuer, sub).
+    digest = hashlib.sha256(f"{issuer}\n{subject}".encode()).hexdigest()[:20]
+    return f"oidc-{digest}"
+
+
+@transaction.atomic
+def user_upsert_from_claims(*, issuer: str, claims: dict) -> User:
+    """Find the user by (issuer, sub) or create them; refresh name and email from the claims."""
+    subject = str(claims["sub"])
+    user, _created = User.objects.select_for_update().get_or_create(
+        oidc_issuer=issuer,
+        oidc_subject=subject,
+        defaults={"username": _username_for(issuer, subject)},
+    )
+    user.email = str(claims.get("email") or "")[:254]
+    user.first_name = str(claims.get("given_name") or "")[:150]
+    user.last_name = str(claims.get("family_name") or "")[:150]
+    if not (user.first_name or user.last_name) and claims.get("name"):
+        user.first_name = str(claims["name"])[:150]
+    user.save(update_fields=["email", "first_name", "last_name"])
+    return user
+
+
+@transaction.atomic
+def user_set_roles(*, user: User, roles: set[str]) -> None:
+    """Make the user's role groups exactly `roles`; ADMIN also opens the admin site."""
+    unknown = set(roles) - set(ALL_ROLES)
+    if unknown:
+        raise ValueError(f"unknown roles: {', '.join(sorted(unknown))}")
+    role_groups = Group.objects.filter(name__in=ALL_ROLES)
+    user.groups.remove(*[g for g in role_groups if g.name not in roles])
+    user.groups.add(*[g for g in role_groups if g.name in roles])
+    is_admin = "ADMIN" in roles
+    if user.is_staff != is_admin:
+        user.is_staff = is_admin
+        user.save(update_fields=["is_staff"])
+    user._portal_roles = frozenset(roles)

@@ -1,0 +1,69 @@
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.db import IntegrityError
+
+from accounts import roles
+from accounts.models import User
+from accounts.roles import parse_role_map, roles_for_groups, roles_of
+from accounts.services import user_set_roles, user_upsert_from_claims
+
+USERS_FILE = Path(__file__).resolve().parents[2] / "devstack" / "users.json"
+
+
+def test_role_map_parses_groups_to_roles():
+    mapping = parse_role_map(" portal-admins=ADMIN, portal-users=user,ops=ADMIN ")
+    assert mapping == {"portal-admins": {"ADMIN"}, "portal-users": {"USER"}, "ops": {"ADMIN"}}
+
+
+@pytest.mark.parametrize("bad", ["portal-admins", "=ADMIN", "x=SUPERUSER"])
+def test_role_map_rejects_unclear_entries(bad):
+    with pytest.raises(ValueError, match="OIDC_ROLE_MAP"):
+        parse_role_map(bad)
+
+
+def test_roles_for_groups_ignores_unmapped_groups(settings):
+    settings.OIDC_ROLE_MAP = "a=ADMIN,u=USER"
+    assert roles_for_groups(["u", "something-else"]) == {"USER"}
+    assert roles_for_groups(None) == set()
+
+
+@pytest.mark.django_db
+def test_users_are_keyed_by_issuer_and_subject_not_email():
+    first = user_upsert_from_claims(issuer="https://a", claims={"sub": "1", "email": "x@e.com"})
+    again = user_upsert_from_claims(issuer="https://a", claims={"sub": "1", "email": "new@e.com"})
+    other = user_upsert_from_claims(issuer="https://b", claims={"sub": "1", "email": "new@e.com"})
+    assert again.pk == first.pk
+    assert again.email == "new@e.com"
+    assert other.pk != first.pk
+
+
+@pytest.mark.django_db
+def test_identity_is_unique_in_the_database():
+    User.objects.create(username="one", oidc_issuer="https://a", oidc_subject="1")
+    with pytest.raises(IntegrityError):
+        User.objects.create(username="two", oidc_issuer="https://a", oidc_subject="1")
+
+
+@pytest.mark.django_db
+def test_roles_follow_the_latest_sync():
+    user = user_upsert_from_claims(issuer="https://a", claims={"sub": "9"})
+    user_set_roles(user=user, roles={roles.ADMIN, roles.USER})
+    assert roles_of(User.objects.get(pk=user.pk)) == {"ADMIN", "USER"}
+    assert User.objects.get(pk=user.pk).is_staff
+    user_set_roles(user=user, roles={roles.USER})
+    fresh = User.objects.get(pk=user.pk)
+    assert roles_of(fresh) == {"USER"}
+    assert not fresh.is_staff
+
+
+@pytest.mark.django_db
+def test_seed_demo_users_creates_every_role(settings):
+    call_command("seed_demo_users", str(USERS_FILE))
+    call_command("seed_demo_users", str(USERS_FILE))  # running twice is safe
+    by_sub = {u.oidc_subject: u for u in User.objects.filter(oidc_issuer=settings.OIDC_ISSUER)}
+    assert set(by_sub) == {"admin", "alice", "bob", "nobody"}
+    assert roles_of(by_sub["admin"]) == {"ADMIN", "USER"}
+    assert roles_of(by_sub["alice"]) == {"USER"}
+    assert roles_of(by_sub["nobody"]) == set()

@@ -1,0 +1,199 @@
+"""Settings for the portal, read from the environment (and an optional `.env` file).
+
+With DEBUG on, anything unset falls back to the local stack that `make run` starts: SQLite, the
+local S3 (SeaweedFS) and the local OpenID provider. With DEBUG off, the settings listed in
+`REQUIRED_IN_PRODUCTION` must be given, or the process refuses to start and names what is missing.
+"""
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG = env.bool("DEBUG", default=False)
+
+# The local stack's addresses; devstack/ starts servers on exactly these.
+LOCAL_OIDC_ISSUER = "http://127.0.0.1:9400"
+LOCAL_S3_ENDPOINT_URL = "http://127.0.0.1:8333"
+LOCAL_S3_ACCESS_KEY = "portal-local-key"
+LOCAL_S3_SECRET_KEY = "portal-local-secret"  # noqa: S105 - the local stack's, public
+
+REQUIRED_IN_PRODUCTION = (
+    "SECRET_KEY",
+    "ALLOWED_HOSTS",
+    "OIDC_ISSUER",
+    "OIDC_CLIENT_ID",
+    "OIDC_CLIENT_SECRET",
+    "S3_BUCKET",
+)
+_missing = [name for name in REQUIRED_IN_PRODUCTION if not env.str(name, default="")]
+if _missing and not DEBUG:
+    raise ImproperlyConfigured(
+        f"DEBUG is off and these required settings are missing: {', '.join(_missing)} "
+        "(set them in the environment or in .env; see .env.example)"
+    )
+
+
+def _local_default(value):
+    """A default that only applies with DEBUG on; with DEBUG off the variable is required."""
+    return value if DEBUG else ""
+
+
+SECRET_KEY = env.str("SECRET_KEY", default=_local_default("local-development-only-not-secret"))
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "mozilla_django_oidc",
+    "accounts",
+    "orders",
+    "uploads",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "accounts.context_processors.portal",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
+    # Sessions in Redis, written through to nothing else: any app process can serve any user.
+    SESSION_ENGINE = "django.contrib.sessions.backends.cache"
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    SESSION_ENGINE = "django.contrib.sessions.backends.db"
+
+AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+LOGIN_URL = "/oidc/authenticate/"
+LOGIN_REDIRECT_URL = "/orders/"
+LOGOUT_REDIRECT_URL = "/"
+
+# OpenID Connect (Okta or any standard provider). Endpoints come from the issuer's discovery
+# document; the OIDC_OP_* variables override single endpoints when a provider needs it.
+OIDC_ISSUER = env.str("OIDC_ISSUER", default=_local_default(LOCAL_OIDC_ISSUER)).rstrip("/")
+OIDC_RP_CLIENT_ID = env.str("OIDC_CLIENT_ID", default=_local_default("portal-local"))
+OIDC_RP_CLIENT_SECRET = env.str("OIDC_CLIENT_SECRET", default=_local_default("portal-local-secret"))
+OIDC_RP_SCOPES = env.str("OIDC_SCOPES", default="openid profile email")
+OIDC_ROLES_CLAIM = env.str("OIDC_ROLES_CLAIM", default="groups")
+OIDC_ROLE_MAP = env.str("OIDC_ROLE_MAP", default="portal-admins=ADMIN,portal-users=USER")
+OIDC_API_AUDIENCE = env.str("OIDC_API_AUDIENCE", default="api://default")
+OIDC_SIGN_ALGS = env.list("OIDC_SIGN_ALGS", default=["RS256", "ES256"])
+OIDC_SESSION_REFRESH_SECONDS = env.int("OIDC_SESSION_REFRESH_SECONDS", default=900)
+SUPPORT_CONTACT = env.str("SUPPORT_CONTACT", default="your IT help desk")
+
+# Private image storage. No endpoint means AWS S3 itself.
+S3_BUCKET = env.str("S3_BUCKET", default=_local_default("portal-media"))
+S3_ENDPOINT_URL = env.str("S3_ENDPOINT_URL", default=_local_default(LOCAL_S3_ENDPOINT_URL)) or None
+S3_REGION = env.str("S3_REGION", default="us-east-1")
+AWS_ACCESS_KEY_ID = env.str("AWS_ACCESS_KEY_ID", default=_local_default(LOCAL_S3_ACCESS_KEY))
+AWS_SECRET_ACCESS_KEY = env.str(
+    "AWS_SECRET_ACCESS_KEY", default=_local_default(LOCAL_S3_SECRET_KEY)
+)
+
+
+def s3_storage_options(*, bucket, endpoint_url, region, access_key, secret_key):
+    """Options for django-storages' S3 backend: private objects, signed URLs, unique keys."""
+    options = {
+        "bucket_name": bucket,
+        "region_name": region,
+        "default_acl": None,  # objects inherit the bucket's private policy; never public-read
+        "querystring_auth": True,  # every URL we hand out is signed and expires
+        "querystring_expire": 300,
+        "file_overwrite": False,
+        "signature_version": "s3v4",
+    }
+    if endpoint_url:
+        options["endpoint_url"] = endpoint_url
+    if access_key:  # without keys boto3 uses its usual chain (instance role, profile, ...)
+        options["access_key"] = access_key
+        options["secret_key"] = secret_key
+    return options
+
+
+STORAGES = {
+    "default": {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": s3_storage_options(
+            bucket=S3_BUCKET,
+            endpoint_url=S3_ENDPOINT_URL,
+            region=S3_REGION,
+            access_key=AWS_ACCESS_KEY_ID,
+            secret_key=AWS_SECRET_ACCESS_KEY,
+        ),
+    },
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if not DEBUG
+        else "django.contrib.staticfiles.storage.StaticFilesStorage",
+    },
+}
+
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env.str("TIME_ZONE", default="Europe/Berlin")
+USE_I18N = True
+USE_TZ = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+CSRF_FAILURE_VIEW = "config.views.csrf_failure"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not DEBUG)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

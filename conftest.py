@@ -1,0 +1,160 @@
+"""Fixtures shared by every app's tests: the real local stack and a real browser.
+
+The session starts its own OpenID provider and S3 server on free ports (so `make run` can keep
+running beside it) and points the settings at them for every test.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.config import Config
+from django.conf import settings as django_settings
+from django.test.utils import override_settings
+
+from config.settings import s3_storage_options
+from devstack.servers import (
+    ensure_private_bucket,
+    free_port,
+    free_weed_ports,
+    start_oidc_provider,
+    start_seaweedfs,
+    wait_until_up,
+)
+
+ROOT = Path(__file__).resolve().parent
+TEST_OUTPUT = ROOT / "test-output"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update"]
+
+
+@dataclass(frozen=True)
+class LocalStack:
+    issuer: str
+    s3_endpoint_url: str
+    bucket: str
+    access_key: str
+    secret_key: str
+    region: str
+
+    def s3_client(self, **overrides):
+        """A boto3 client with the stack's keys (or deliberately wrong ones, for tests)."""
+        options = {
+            "endpoint_url": self.s3_endpoint_url,
+            "aws_access_key_id": self.access_key,
+            "aws_secret_access_key": self.secret_key,
+            "region_name": self.region,
+            "config": Config(signature_version="s3v4"),
+            **overrides,
+        }
+        return boto3.client("s3", **options)
+
+
+@pytest.fixture(scope="session")
+def local_stack(tmp_path_factory) -> LocalStack:
+    """A real OpenID provider and a real S3 server for this test session."""
+    work = tmp_path_factory.mktemp("local-stack")
+    access_key, secret_key = f"test-{secrets.token_hex(4)}", secrets.token_urlsafe(24)
+    provider = start_oidc_provider(port=free_port(), log_dir=work / "logs")
+    s3 = start_seaweedfs(
+        ports=free_weed_ports(),
+        data_dir=work / "s3",
+        log_dir=work / "logs",
+        access_key=access_key,
+        secret_key=secret_key,
+    )
+    try:
+        wait_until_up(provider, s3)
+        stack = LocalStack(
+            issuer=provider.url,
+            s3_endpoint_url=s3.url,
+            bucket="portal-test",
+            access_key=access_key,
+            secret_key=secret_key,
+            region="us-east-1",
+        )
+        ensure_private_bucket(
+            endpoint_url=stack.s3_endpoint_url,
+            bucket=stack.bucket,
+            access_key=access_key,
+            secret_key=secret_key,
+            region=stack.region,
+        )
+        yield stack
+    finally:
+        s3.stop()
+        provider.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _settings_use_local_stack(local_stack):
+    """Every test talks to this session's servers, never to the ones `make run` started."""
+    storages = {
+        **django_settings.STORAGES,
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": s3_storage_options(
+                bucket=local_stack.bucket,
+                endpoint_url=local_stack.s3_endpoint_url,
+                region=local_stack.region,
+                access_key=local_stack.access_key,
+                secret_key=local_stack.secret_key,
+            ),
+        },
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    with override_settings(
+        OIDC_ISSUER=local_stack.issuer,
+        S3_BUCKET=local_stack.bucket,
+        S3_ENDPOINT_URL=local_stack.s3_endpoint_url,
+        AWS_ACCESS_KEY_ID=local_stack.access_key,
+        AWS_SECRET_ACCESS_KEY=local_stack.secret_key,
+        STORAGES=storages,
+    ):
+        yield
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium, headless, driven by Playwright (never a browser Playwright downloads)."""
+    if not CHROMIUM.exists():
+        reason = "Debian's chromium is not installed (apt-get install -y chromium)"
+        if os.environ.get("REQUIRE_BROWSER"):
+            pytest.fail(f"REQUIRE_BROWSER is set but {reason}")
+        pytest.skip(reason)
+    # Playwright's sync API keeps an event loop on this thread; Django would refuse ORM calls.
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh browser tab with its own cookies, at a laptop-sized window."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    tab = context.new_page()
+    tab.set_default_timeout(15_000)
+    yield tab
+    context.close()
+
+
+@pytest.fixture
+def screenshot():
+    """Save a page as test-output/screenshots/<name>.png, for people to look at."""
+
+    def take(tab, name: str) -> Path:
+        path = TEST_OUTPUT / "screenshots" / f"{name}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tab.screenshot(path=str(path), full_page=True)
+        return path
+
+    return take
