@@ -6,13 +6,23 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 
 from accounts.models import User
-from accounts.roles import ALL_ROLES
+from accounts.roles import ADMIN, ALL_ROLES
 
 
 def _username_for(issuer: str, subject: str) -> str:
     # Django needs a unique username; the identity itself is (issuer, sub).
     digest = hashlib.sha256(f"{issuer}\n{subject}".encode()).hexdigest()[:20]
     return f"oidc-{digest}"
+
+
+def user_get_or_create(*, issuer: str, subject: str, email: str = "") -> User:
+    """The user for this identity, created on first sight without touching an existing one."""
+    user, _created = User.objects.get_or_create(
+        oidc_issuer=issuer,
+        oidc_subject=subject,
+        defaults={"username": _username_for(issuer, subject), "email": email[:254]},
+    )
+    return user
 
 
 @transaction.atomic
@@ -33,17 +43,39 @@ def user_upsert_from_claims(*, issuer: str, claims: dict) -> User:
     return user
 
 
+def role_groups_ensure() -> list[Group]:
+    """The role groups; recreated if missing (the migration made them, but a flush can't undo)."""
+    groups = list(Group.objects.filter(name__in=ALL_ROLES))
+    if len(groups) < len(ALL_ROLES):
+        for name in set(ALL_ROLES) - {g.name for g in groups}:
+            groups.append(Group.objects.create(name=name))
+        role_admin_grant_permissions()
+    return groups
+
+
 @transaction.atomic
 def user_set_roles(*, user: User, roles: set[str]) -> None:
     """Make the user's role groups exactly `roles`; ADMIN also opens the admin site."""
     unknown = set(roles) - set(ALL_ROLES)
     if unknown:
         raise ValueError(f"unknown roles: {', '.join(sorted(unknown))}")
-    role_groups = Group.objects.filter(name__in=ALL_ROLES)
+    role_groups = role_groups_ensure()
     user.groups.remove(*[g for g in role_groups if g.name not in roles])
     user.groups.add(*[g for g in role_groups if g.name in roles])
-    is_admin = "ADMIN" in roles
+    is_admin = ADMIN in roles
     if user.is_staff != is_admin:
         user.is_staff = is_admin
         user.save(update_fields=["is_staff"])
     user._portal_roles = frozenset(roles)
+
+
+# The apps whose data ADMINs manage in the admin site.
+ADMIN_MANAGED_APPS = ("accounts", "orders", "uploads")
+
+
+def role_admin_grant_permissions(**kwargs) -> None:
+    """Give the ADMIN group every permission of our apps (run after each migrate)."""
+    from django.contrib.auth.models import Permission
+
+    group, _ = Group.objects.get_or_create(name=ADMIN)
+    group.permissions.set(Permission.objects.filter(content_type__app_label__in=ADMIN_MANAGED_APPS))

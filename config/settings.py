@@ -49,7 +49,7 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if 
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "config.apps.PortalAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -69,6 +69,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.middleware.SessionRefreshMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -108,14 +109,20 @@ else:
     SESSION_ENGINE = "django.contrib.sessions.backends.db"
 
 AUTH_USER_MODEL = "accounts.User"
-AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+# Sign-in is OpenID Connect only. A password login exists solely for a deliberately enabled
+# break-glass superuser on the admin site (for when the provider itself is down).
+ADMIN_BREAK_GLASS_LOGIN = env.bool("ADMIN_BREAK_GLASS_LOGIN", default=False)
+AUTHENTICATION_BACKENDS = ["accounts.backends.PortalOIDCBackend"]
+if ADMIN_BREAK_GLASS_LOGIN:
+    AUTHENTICATION_BACKENDS.append("django.contrib.auth.backends.ModelBackend")
 LOGIN_URL = "/oidc/authenticate/"
-LOGIN_REDIRECT_URL = "/orders/"
+LOGIN_REDIRECT_URL = "/account/"  # becomes /orders/ once the orders pages exist
 LOGOUT_REDIRECT_URL = "/"
 
 # OpenID Connect (Okta or any standard provider). Endpoints come from the issuer's discovery
 # document; the OIDC_OP_* variables override single endpoints when a provider needs it.
-OIDC_ISSUER = env.str("OIDC_ISSUER", default=_local_default(LOCAL_OIDC_ISSUER)).rstrip("/")
+# Compared with tokens exactly as written (some providers end their issuer with "/").
+OIDC_ISSUER = env.str("OIDC_ISSUER", default=_local_default(LOCAL_OIDC_ISSUER))
 OIDC_RP_CLIENT_ID = env.str("OIDC_CLIENT_ID", default=_local_default("portal-local"))
 OIDC_RP_CLIENT_SECRET = env.str("OIDC_CLIENT_SECRET", default=_local_default("portal-local-secret"))
 OIDC_RP_SCOPES = env.str("OIDC_SCOPES", default="openid profile email")

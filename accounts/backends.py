@@ -1,0 +1,131 @@
+"""The sign-in backend: mozilla-django-oidc's backend with every check it leaves out.
+
+Per sign-in it makes two calls to the provider (token and userinfo); discovery and keys come
+from the per-process caches in accounts.provider.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from mozilla_django_oidc.auth import OIDCAuthenticationBackend
+from requests.auth import HTTPBasicAuth
+
+from accounts import provider, signin
+from accounts.provider import ProviderError, TokenError
+from accounts.roles import roles_for_groups
+from accounts.services import user_set_roles, user_upsert_from_claims
+from accounts.tokens import claim_at_path, validate_id_token
+
+logger = logging.getLogger(__name__)
+
+
+def roles_claim(*claim_sets: dict):
+    """The configured roles claim from the first claim set that has it (id_token, then userinfo)."""
+    for claims in claim_sets:
+        value = claim_at_path(claims, settings.OIDC_ROLES_CLAIM)
+        if value is not None:
+            return value
+    return None
+
+
+def groups_from_claim(value) -> list[str]:
+    """Providers send a list, sometimes one string; anything else counts as no groups."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [str(item) for item in value if isinstance(item, str | int)]
+    return []
+
+
+class PortalOIDCBackend(OIDCAuthenticationBackend):
+    """Authorization-code sign-in; raises SignInFailed with a status and reason on any failure."""
+
+    def __init__(self, *args, **kwargs):
+        # The parent reads every endpoint from settings here; ours come from discovery, lazily.
+        from django.contrib.auth import get_user_model
+
+        self.UserModel = get_user_model()
+
+    def authenticate(self, request, nonce=None, code_verifier=None, **kwargs):
+        if request is None or kwargs or not nonce or not code_verifier:
+            return None  # a password or some other backend's credentials: not ours
+        code = request.GET.get("code")
+        if not code:
+            raise signin.SignInFailed(400, "the provider sent no authorization code")
+        try:
+            tokens = self.get_token_pair(request, code=code, code_verifier=code_verifier)
+            id_claims = validate_id_token(tokens["id_token"], nonce=nonce)
+            userinfo = self.get_userinfo(tokens["access_token"], tokens["id_token"], id_claims)
+        except TokenError as error:
+            raise signin.SignInFailed(401, error.reason) from error
+        except ProviderError as error:
+            raise signin.SignInFailed(502, str(error)) from error
+        if userinfo.get("sub") != id_claims["sub"]:
+            raise signin.SignInFailed(401, "the provider's user details are for another user")
+
+        claims = {**userinfo, **id_claims}
+        groups = groups_from_claim(roles_claim(id_claims, userinfo))
+        user = user_upsert_from_claims(issuer=settings.OIDC_ISSUER, claims=claims)
+        if not user.is_active:
+            raise signin.SignInFailed(401, "this account is disabled in the portal")
+        user_set_roles(user=user, roles=roles_for_groups(groups))
+
+        request.session[signin.SESSION_ID_TOKEN] = tokens["id_token"]
+        request.session[signin.SESSION_ACCESS_TOKEN] = tokens["access_token"]
+        request.session[signin.SESSION_CLAIMS] = {
+            "sub": id_claims["sub"],
+            "iss": id_claims["iss"],
+            "email": claims.get("email"),
+            "name": claims.get("name"),
+            settings.OIDC_ROLES_CLAIM: groups,
+        }
+        return user
+
+    def get_token_pair(self, request, *, code: str, code_verifier: str) -> dict:
+        """Exchange the code (with the PKCE verifier) for an id_token and an access token."""
+        response = provider.provider_request(
+            "token",
+            "POST",
+            provider.endpoint("token_endpoint"),
+            data={
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": signin.callback_url(request),
+                "code_verifier": code_verifier,
+            },
+            auth=HTTPBasicAuth(settings.OIDC_RP_CLIENT_ID, settings.OIDC_RP_CLIENT_SECRET),
+            headers={"Accept": "application/json"},
+        )
+        if response.status_code != 200:
+            detail = _oauth_error(response)
+            raise signin.SignInFailed(400, f"the provider refused the sign-in code ({detail})")
+        body = response.json()
+        for name in ("id_token", "access_token"):
+            if not isinstance(body.get(name), str) or not body[name]:
+                raise ProviderError(f"the provider's token answer has no {name}")
+        return body
+
+    def get_userinfo(self, access_token, id_token, payload):
+        """The provider's user details for this access token (one call, JSON only)."""
+        response = provider.provider_request(
+            "userinfo",
+            "GET",
+            provider.endpoint("userinfo_endpoint"),
+            headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"},
+        )
+        if response.status_code != 200:
+            raise ProviderError(
+                f"the provider refused the user details (HTTP {response.status_code})"
+            )
+        return response.json()
+
+
+def _oauth_error(response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    error = body.get("error") if isinstance(body, dict) else None
+    return str(error or f"HTTP {response.status_code}")[:100]

@@ -1,0 +1,265 @@
+"""The OpenID provider's metadata and signing keys, fetched over HTTP and cached per process."""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import jwt
+import requests
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+logger = logging.getLogger(__name__)
+
+# Discovery keys that an explicit OIDC_OP_* setting may override.
+ENDPOINT_SETTINGS: dict[str, str] = {
+    "authorization_endpoint": "OIDC_OP_AUTHORIZATION_ENDPOINT",
+    "token_endpoint": "OIDC_OP_TOKEN_ENDPOINT",
+    "userinfo_endpoint": "OIDC_OP_USER_ENDPOINT",
+    "jwks_uri": "OIDC_OP_JWKS_ENDPOINT",
+    "end_session_endpoint": "OIDC_OP_LOGOUT_ENDPOINT",
+}
+
+# Key types that can carry a signature we would verify; "oct" (shared secrets) never qualifies.
+_SIGNING_KEY_TYPES = frozenset({"RSA", "EC", "OKP"})
+
+# Server-to-server calls by kind (discovery, jwks, token, userinfo), for benchmarks and tests.
+provider_calls: collections.Counter[str] = collections.Counter()
+
+# Monotonic clock, a module attribute so tests can move time forward.
+_clock = time.monotonic
+
+
+class ProviderError(Exception):
+    """The provider could not be reached or answered something we cannot use."""
+
+
+class TokenError(Exception):
+    """A token is not acceptable; str(error) is a short reason a person can read."""
+
+    @property
+    def reason(self) -> str:
+        """The short human-readable reason."""
+        return str(self)
+
+
+@dataclass
+class _Cached:
+    """A fetched document plus when it was fetched and when a failed refresh may retry."""
+
+    value: Any
+    fetched_at: float
+    retry_after: float = 0.0
+
+
+@dataclass
+class _KeySet:
+    """The provider's signing keys as raw JWKs, plus keys already built for an algorithm."""
+
+    jwks: list[dict[str, Any]]
+    built: dict[tuple[str | None, str], jwt.PyJWK] = field(default_factory=dict)
+
+
+_discovery: dict[str, _Cached] = {}  # by issuer
+_jwks: dict[str, _Cached] = {}  # by jwks_uri; value is a _KeySet
+_last_jwks_refetch: dict[str, float] = {}  # by jwks_uri: last refetch caused by an unknown kid
+_discovery_lock = threading.Lock()
+_jwks_lock = threading.Lock()
+
+
+def clear_caches() -> None:
+    """Forget cached metadata and keys (for tests); the provider_calls counter is kept."""
+    with _discovery_lock, _jwks_lock:
+        _discovery.clear()
+        _jwks.clear()
+        _last_jwks_refetch.clear()
+
+
+def _setting(name: str, default: Any) -> Any:
+    """Read a setting at call time, because tests override settings."""
+    return getattr(settings, name, default)
+
+
+def _issuer() -> str:
+    """The configured issuer, exactly as tokens must carry it."""
+    issuer = _setting("OIDC_ISSUER", "")
+    if not issuer:
+        raise ImproperlyConfigured("OIDC_ISSUER is not set")
+    return issuer
+
+
+def _ttl() -> float:
+    """How long discovery and JWKS documents stay fresh."""
+    return float(_setting("OIDC_DISCOVERY_TTL_SECONDS", 3600))
+
+
+def _min_refetch() -> float:
+    """Least time between two JWKS refetches caused by unknown key ids."""
+    return float(_setting("OIDC_JWKS_MIN_REFETCH_SECONDS", 60))
+
+
+def provider_request(
+    kind: str, method: str, url: str, *, expect_json: bool = True, **kw: Any
+) -> requests.Response:
+    """Make one HTTP call to the provider, counted under `kind`; 4xx answers are returned."""
+    timeout = kw.pop("timeout", float(_setting("OIDC_HTTP_TIMEOUT", 5)))
+    provider_calls[kind] += 1
+    try:
+        response = requests.request(method, url, timeout=timeout, **kw)
+    except requests.Timeout as error:
+        raise ProviderError(f"the provider did not answer the {kind} request in time") from error
+    except requests.RequestException as error:
+        raise ProviderError(f"the provider could not be reached for the {kind} request") from error
+    if response.status_code >= 500:
+        raise ProviderError(f"the provider failed the {kind} request (HTTP {response.status_code})")
+    # Error bodies (401 from userinfo, say) are often empty; only a success must be JSON.
+    if expect_json and response.ok:
+        try:
+            body = response.json()
+        except ValueError as error:
+            raise ProviderError(f"the provider's {kind} answer is not JSON") from error
+        if not isinstance(body, dict):
+            raise ProviderError(f"the provider's {kind} answer is not a JSON object")
+    return response
+
+
+def _get_json(kind: str, url: str) -> dict[str, Any]:
+    """GET a JSON document that must come back with HTTP 200."""
+    response = provider_request(kind, "GET", url, headers={"Accept": "application/json"})
+    if response.status_code != 200:
+        raise ProviderError(
+            f"the provider answered the {kind} request with HTTP {response.status_code}"
+        )
+    return response.json()
+
+
+def _fetch_discovery(issuer: str) -> dict[str, Any]:
+    """Fetch the discovery document and check that it belongs to our issuer."""
+    document = _get_json("discovery", issuer.rstrip("/") + "/.well-known/openid-configuration")
+    if document.get("issuer") != issuer:
+        raise ProviderError(
+            f"the provider's discovery document names issuer {document.get('issuer')!r}, "
+            f"not the configured {issuer!r}"
+        )
+    return document
+
+
+def _refresh(store: dict[str, _Cached], key: str, fetch: Any, kind: str) -> Any:
+    """Return the cached value for key, fetching when missing or stale (caller holds the lock)."""
+    now = _clock()
+    cached = store.get(key)
+    if cached is not None and (now - cached.fetched_at < _ttl() or now < cached.retry_after):
+        return cached.value
+    try:
+        value = fetch()
+    except ProviderError:
+        if cached is None:
+            raise
+        # A brief provider outage should not take sign-in and the API down with it: keep the
+        # last good copy and retry later rather than on every request.
+        logger.warning(
+            "could not refresh the provider's %s; using the cached copy", kind, exc_info=True
+        )
+        cached.retry_after = now + _min_refetch()
+        return cached.value
+    store[key] = _Cached(value=value, fetched_at=now)
+    return value
+
+
+def _discovered() -> dict[str, Any]:
+    """The provider's discovery document as published (cached, no overrides)."""
+    issuer = _issuer()
+    with _discovery_lock:
+        return _refresh(_discovery, issuer, lambda: _fetch_discovery(issuer), "discovery")
+
+
+def get_provider_metadata() -> dict[str, Any]:
+    """The discovery document with any explicit OIDC_OP_* endpoint settings applied."""
+    metadata = dict(_discovered())
+    for key, setting_name in ENDPOINT_SETTINGS.items():
+        override = _setting(setting_name, None)
+        if override:
+            metadata[key] = override
+    return metadata
+
+
+def endpoint(name: str, *, required: bool = True) -> str:
+    """The effective URL for one endpoint key, e.g. "token_endpoint"; "" if optional and absent."""
+    if name not in ENDPOINT_SETTINGS:
+        raise ValueError(f"unknown endpoint {name!r}; expected one of {sorted(ENDPOINT_SETTINGS)}")
+    # An explicit setting wins, and then the discovery document need not be fetched for it.
+    url = _setting(ENDPOINT_SETTINGS[name], None) or _discovered().get(name) or ""
+    if not isinstance(url, str):
+        raise ProviderError(f"the provider's {name} is not a URL")
+    if required and not url:
+        raise ProviderError(f"the provider does not publish a {name}")
+    return url
+
+
+def _fetch_jwks(uri: str) -> _KeySet:
+    """Fetch the JWKS and keep the keys that can verify signatures."""
+    document = _get_json("jwks", uri)
+    keys = document.get("keys")
+    if not isinstance(keys, list):
+        raise ProviderError("the provider's JWKS has no key list")
+    try:
+        jwt.PyJWKSet(keys)  # let PyJWT judge the set; it raises when no key is usable
+    except jwt.PyJWTError as error:
+        raise ProviderError(f"the provider's JWKS is not usable: {error}") from error
+    signing = [
+        key
+        for key in keys
+        if isinstance(key, dict)
+        and key.get("kty") in _SIGNING_KEY_TYPES
+        and key.get("use", "sig") == "sig"
+    ]
+    return _KeySet(jwks=signing)
+
+
+def _find_jwk(keyset: _KeySet, kid: str | None) -> dict[str, Any] | None:
+    """The JWK with this kid; without a kid, the only signing key if there is exactly one."""
+    if kid is None:
+        return keyset.jwks[0] if len(keyset.jwks) == 1 else None
+    return next((key for key in keyset.jwks if key.get("kid") == kid), None)
+
+
+def _build_key(keyset: _KeySet, jwk: dict[str, Any], kid: str | None, alg: str) -> jwt.PyJWK:
+    """A PyJWK bound to the token's algorithm, so PyJWT verifies with exactly that algorithm."""
+    if jwk.get("alg") not in (None, alg):
+        raise TokenError("the token's algorithm does not match its signing key")
+    built = keyset.built.get((kid, alg))
+    if built is None:
+        try:
+            built = jwt.PyJWK(jwk, algorithm=alg)
+        except jwt.PyJWTError as error:
+            raise TokenError("the token's algorithm does not match its signing key") from error
+        keyset.built[(kid, alg)] = built
+    return built
+
+
+def get_signing_key(kid: str | None, alg: str) -> jwt.PyJWK:
+    """The provider's key for this kid and algorithm, refetching the JWKS (rate limited) if new."""
+    uri = endpoint("jwks_uri")
+    with _jwks_lock:
+        keyset: _KeySet = _refresh(_jwks, uri, lambda: _fetch_jwks(uri), "jwks")
+        jwk = _find_jwk(keyset, kid)
+        if jwk is None and kid is None:
+            raise TokenError("the token does not say which key signed it")
+        if jwk is None:
+            # The provider may have rotated its keys. Refetch, but rarely: otherwise a flood of
+            # tokens with made-up kids would turn into a flood of requests to the provider.
+            now = _clock()
+            last = _last_jwks_refetch.get(uri)
+            if last is None or now - last >= _min_refetch():
+                _last_jwks_refetch[uri] = now
+                keyset = _fetch_jwks(uri)
+                _jwks[uri] = _Cached(value=keyset, fetched_at=now)
+                jwk = _find_jwk(keyset, kid)
+        if jwk is None:
+            raise TokenError("unknown signing key")
+        return _build_key(keyset, jwk, kid, alg)

@@ -1,0 +1,51 @@
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.core.cache import cache
+
+from accounts import provider
+from accounts.tests.oidc_test_provider import OIDCTestProvider
+
+USERS = {
+    "alice": {
+        "name": "Alice Example",
+        "given_name": "Alice",
+        "family_name": "Example",
+        "email": "alice@example.com",
+        "groups": ["portal-users"],
+    },
+    "bob": {"name": "Bob Example", "email": "bob@example.com", "groups": ["portal-admins"]},
+    "nobody": {"name": "Nora Nobody", "email": "nobody@example.com", "groups": []},
+}
+
+
+@pytest.fixture
+def op() -> Iterator[OIDCTestProvider]:
+    """Our own test provider: PKCE enforced, JWT access tokens, keys the test controls."""
+    with OIDCTestProvider(users=USERS) as test_provider:
+        yield test_provider
+
+
+@pytest.fixture
+def op_settings(settings: Any, op: OIDCTestProvider) -> Iterator[None]:
+    """Point the OIDC settings at the test provider and start with empty caches."""
+    settings.OIDC_ISSUER = op.issuer
+    settings.OIDC_RP_CLIENT_ID = op.client_id
+    settings.OIDC_RP_CLIENT_SECRET = op.client_secret
+    settings.OIDC_API_AUDIENCE = op.api_audience
+    settings.OIDC_SIGN_ALGS = ["RS256", "ES256"]
+    settings.OIDC_CLOCK_LEEWAY_SECONDS = 60
+    settings.OIDC_JWKS_MIN_REFETCH_SECONDS = 60
+    settings.OIDC_DISCOVERY_TTL_SECONDS = 3600
+    settings.OIDC_OPAQUE_TOKEN_CACHE_SECONDS = 300
+    settings.OIDC_HTTP_TIMEOUT = 2
+    for name in provider.ENDPOINT_SETTINGS.values():
+        setattr(settings, name, "")
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    provider.clear_caches()
+    provider.provider_calls.clear()
+    cache.clear()
+    yield
+    provider.clear_caches()
+    cache.clear()

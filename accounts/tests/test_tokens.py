@@ -1,0 +1,439 @@
+"""Tests for token validation and the provider metadata/key cache, against a local test provider."""
+
+from __future__ import annotations
+
+import time
+import urllib.parse
+from typing import Any
+
+import pytest
+import requests
+
+from accounts import provider
+from accounts.provider import ProviderError
+from accounts.tests.oidc_test_provider import DROP, OIDCTestProvider, pkce_challenge
+from accounts.tokens import TokenError, claim_at_path, validate_access_token, validate_id_token
+
+NONCE = "n-0S6_WzA2Mj"
+
+
+@pytest.fixture(autouse=True)
+def _use_test_provider(op_settings: None) -> None:
+    """Every test here talks to the test provider with empty caches."""
+
+
+def reject(token: str, reason: str, *, nonce: str = NONCE) -> None:
+    """Assert the ID token is rejected with this reason."""
+    with pytest.raises(TokenError) as caught:
+        validate_id_token(token, nonce=nonce)
+    assert str(caught.value) == reason
+
+
+# -- ID tokens ------------------------------------------------------------------------------
+
+
+def test_valid_id_token_is_accepted(op: OIDCTestProvider) -> None:
+    claims = validate_id_token(op.issue_id_token("alice", nonce=NONCE), nonce=NONCE)
+    assert claims["sub"] == "alice"
+    assert claims["email"] == "alice@example.com"
+    assert claims["groups"] == ["portal-users"]
+
+
+def test_es256_id_token_is_accepted(op: OIDCTestProvider) -> None:
+    op.rotate_key(alg="ES256")
+    assert validate_id_token(op.issue_id_token(nonce=NONCE), nonce=NONCE)["sub"] == "alice"
+
+
+def test_algorithm_outside_the_allow_list_is_rejected(op: OIDCTestProvider, settings: Any) -> None:
+    settings.OIDC_SIGN_ALGS = ["ES256"]
+    reject(op.issue_id_token(nonce=NONCE), "the token uses a signing algorithm we do not accept")
+
+
+def test_hmac_is_rejected_even_when_configured(op: OIDCTestProvider, settings: Any) -> None:
+    settings.OIDC_SIGN_ALGS = ["RS256", "HS256", "none"]
+    token = op.issue_id_token(nonce=NONCE, tamper="hs256-public-key")
+    reject(token, "the token uses a signing algorithm we do not accept")
+    assert op.requests["/jwks"] == 0  # refused before any key was looked up
+
+
+def test_signature_by_a_key_not_in_the_jwks_is_rejected(op: OIDCTestProvider) -> None:
+    token = op.issue_id_token(nonce=NONCE, tamper="foreign-key")
+    reject(token, "the token's signature is not valid")
+
+
+def test_tampered_payload_is_rejected(op: OIDCTestProvider) -> None:
+    header, _, signature = op.issue_id_token(nonce=NONCE).split(".")
+    other_payload = op.issue_id_token("bob", nonce=NONCE).split(".")[1]
+    reject(f"{header}.{other_payload}.{signature}", "the token's signature is not valid")
+
+
+def test_alg_none_is_rejected(op: OIDCTestProvider) -> None:
+    reject(
+        op.issue_id_token(nonce=NONCE, tamper="alg-none"),
+        "the token uses a signing algorithm we do not accept",
+    )
+
+
+def test_hs256_keyed_with_the_public_key_is_rejected(op: OIDCTestProvider) -> None:
+    reject(
+        op.issue_id_token(nonce=NONCE, tamper="hs256-public-key"),
+        "the token uses a signing algorithm we do not accept",
+    )
+
+
+@pytest.mark.parametrize(
+    ("tamper", "reason"),
+    [
+        ("wrong-iss", "the token was issued by another provider"),
+        ("wrong-aud", "the token was issued for another application"),
+        ("multi-aud-no-azp", "the token was issued for another application"),
+        ("multi-aud-wrong-azp", "the token was issued for another application"),
+        ("expired", "the token has expired"),
+        ("future-iat", "the token is not valid yet"),
+        ("no-iat", "the token lacks the required 'iat' claim"),
+        ("no-sub", "the token lacks the required 'sub' claim"),
+        ("no-exp", "the token lacks the required 'exp' claim"),
+        ("wrong-nonce", "the token does not belong to this sign-in attempt"),
+    ],
+)
+def test_spoiled_id_token_is_rejected(op: OIDCTestProvider, tamper: str, reason: str) -> None:
+    reject(op.issue_id_token(nonce=NONCE, tamper=tamper), reason)
+
+
+def test_multiple_audiences_with_our_azp_are_accepted(op: OIDCTestProvider) -> None:
+    token = op.issue_id_token(
+        nonce=NONCE, overrides={"aud": [op.client_id, "other"], "azp": op.client_id}
+    )
+    assert validate_id_token(token, nonce=NONCE)["sub"] == "alice"
+
+
+def test_expiry_within_the_leeway_is_accepted(op: OIDCTestProvider) -> None:
+    now = int(time.time())
+    token = op.issue_id_token(nonce=NONCE, overrides={"iat": now - 400, "exp": now - 30})
+    assert validate_id_token(token, nonce=NONCE)["sub"] == "alice"
+
+
+def test_missing_nonce_is_rejected(op: OIDCTestProvider) -> None:
+    reject(op.issue_id_token(), "the token does not belong to this sign-in attempt")
+
+
+def test_empty_expected_nonce_is_rejected(op: OIDCTestProvider) -> None:
+    reject(
+        op.issue_id_token(nonce=""), "the token does not belong to this sign-in attempt", nonce=""
+    )
+
+
+def test_garbage_is_rejected() -> None:
+    reject("not-a-jwt", "the token is malformed")
+
+
+def test_token_without_kid_is_accepted_when_the_jwks_has_one_key(op: OIDCTestProvider) -> None:
+    token = op.issue_id_token(nonce=NONCE, headers={"kid": DROP})
+    assert validate_id_token(token, nonce=NONCE)["sub"] == "alice"
+
+
+def test_token_without_kid_is_rejected_when_the_jwks_has_several(op: OIDCTestProvider) -> None:
+    op.rotate_key(keep_old=True)
+    reject(
+        op.issue_id_token(nonce=NONCE, headers={"kid": DROP}),
+        "the token does not say which key signed it",
+    )
+
+
+# -- keys and metadata caching -----------------------------------------------------------------
+
+
+def test_discovery_and_jwks_are_fetched_once(op: OIDCTestProvider) -> None:
+    for user in ("alice", "bob", "alice", "bob"):
+        validate_id_token(op.issue_id_token(user, nonce=NONCE), nonce=NONCE)
+    validate_access_token(op.issue_access_token("alice"))
+    assert op.requests["/.well-known/openid-configuration"] == 1
+    assert op.requests["/jwks"] == 1
+
+
+def test_rotated_key_is_accepted_after_exactly_one_jwks_refetch(op: OIDCTestProvider) -> None:
+    validate_id_token(op.issue_id_token(nonce=NONCE), nonce=NONCE)
+    old_token = op.issue_id_token(nonce=NONCE)
+    op.rotate_key()
+    for _ in range(3):
+        assert validate_id_token(op.issue_id_token(nonce=NONCE), nonce=NONCE)["sub"] == "alice"
+    assert op.requests["/jwks"] == 2
+    reject(old_token, "unknown signing key")  # the old key left the JWKS
+
+
+def test_unknown_kid_is_rejected_and_refetches_are_rate_limited(op: OIDCTestProvider) -> None:
+    validate_id_token(op.issue_id_token(nonce=NONCE), nonce=NONCE)
+    assert op.requests["/jwks"] == 1
+    reject(op.issue_id_token(nonce=NONCE, headers={"kid": "made-up-1"}), "unknown signing key")
+    assert op.requests["/jwks"] == 2  # one refetch in case the provider rotated
+    for kid in ("made-up-2", "made-up-3"):
+        reject(op.issue_id_token(nonce=NONCE, headers={"kid": kid}), "unknown signing key")
+    assert op.requests["/jwks"] == 2  # within the window: no more fetches
+
+
+def test_refetch_is_allowed_again_after_the_window(
+    op: OIDCTestProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = [1000.0]
+    monkeypatch.setattr(provider, "_clock", lambda: now[0])
+    reject(op.issue_id_token(nonce=NONCE, headers={"kid": "made-up-1"}), "unknown signing key")
+    assert op.requests["/jwks"] == 2
+    now[0] += 61
+    reject(op.issue_id_token(nonce=NONCE, headers={"kid": "made-up-2"}), "unknown signing key")
+    assert op.requests["/jwks"] == 3
+
+
+def test_caches_expire_after_the_ttl(op: OIDCTestProvider, monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [1000.0]
+    monkeypatch.setattr(provider, "_clock", lambda: now[0])
+    validate_id_token(op.issue_id_token(nonce=NONCE), nonce=NONCE)
+    now[0] += 3601
+    validate_id_token(op.issue_id_token(nonce=NONCE), nonce=NONCE)
+    assert op.requests["/.well-known/openid-configuration"] == 2
+    assert op.requests["/jwks"] == 2
+
+
+def test_stale_copy_is_used_while_the_provider_is_down(
+    op: OIDCTestProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = [1000.0]
+    monkeypatch.setattr(provider, "_clock", lambda: now[0])
+    validate_id_token(op.issue_id_token(nonce=NONCE), nonce=NONCE)
+    op.fail_paths["/.well-known/openid-configuration"] = 503
+    now[0] += 3601
+    for _ in range(3):
+        validate_id_token(op.issue_id_token(nonce=NONCE), nonce=NONCE)
+    assert op.requests["/.well-known/openid-configuration"] == 2  # retried once, not per call
+
+
+def test_discovery_issuer_mismatch_is_a_provider_error(op: OIDCTestProvider) -> None:
+    op.discovery_overrides["issuer"] = "https://attacker.example"
+    with pytest.raises(ProviderError, match=r"names issuer 'https://attacker\.example'"):
+        validate_id_token(op.issue_id_token(nonce=NONCE), nonce=NONCE)
+
+
+def test_issuer_with_trailing_slash_must_match_exactly(settings: Any, op: OIDCTestProvider) -> None:
+    settings.OIDC_ISSUER = op.issuer + "/"
+    with pytest.raises(ProviderError, match="not the configured"):
+        provider.get_provider_metadata()
+    assert op.requests["/.well-known/openid-configuration"] == 1  # no double slash in the URL
+
+
+def test_provider_down_is_a_provider_error(op: OIDCTestProvider) -> None:
+    token = op.issue_id_token(nonce=NONCE)
+    op.stop()
+    with pytest.raises(ProviderError, match="could not be reached"):
+        validate_id_token(token, nonce=NONCE)
+
+
+@pytest.mark.parametrize("path", ["/.well-known/openid-configuration", "/jwks"])
+def test_provider_5xx_is_a_provider_error(op: OIDCTestProvider, path: str) -> None:
+    op.fail_paths[path] = 502
+    with pytest.raises(ProviderError, match="HTTP 502"):
+        validate_id_token(op.issue_id_token(nonce=NONCE), nonce=NONCE)
+
+
+def test_provider_timeout_is_a_provider_error(op: OIDCTestProvider, settings: Any) -> None:
+    settings.OIDC_HTTP_TIMEOUT = 0.2
+    op.delays["/.well-known/openid-configuration"] = 1
+    with pytest.raises(ProviderError, match="in time"):
+        provider.get_provider_metadata()
+
+
+def test_explicit_endpoint_settings_override_discovery(settings: Any, op: OIDCTestProvider) -> None:
+    settings.OIDC_OP_TOKEN_ENDPOINT = "https://override.example/token"
+    metadata = provider.get_provider_metadata()
+    assert metadata["token_endpoint"] == "https://override.example/token"
+    assert metadata["jwks_uri"] == op.url("/jwks")
+    assert provider.endpoint("token_endpoint") == "https://override.example/token"
+    assert provider.endpoint("end_session_endpoint") == op.url("/logout")
+
+
+def test_provider_calls_are_counted(op: OIDCTestProvider) -> None:
+    before = provider.provider_calls.copy()
+    validate_id_token(op.issue_id_token(nonce=NONCE), nonce=NONCE)
+    validate_id_token(op.issue_id_token(nonce=NONCE), nonce=NONCE)
+    calls = provider.provider_calls - before
+    assert calls == {"discovery": 1, "jwks": 1}
+
+
+# -- access tokens --------------------------------------------------------------------------
+
+
+def test_jwt_access_token_is_accepted(op: OIDCTestProvider) -> None:
+    claims = validate_access_token(op.issue_access_token("bob"))
+    assert claims["sub"] == "bob"
+    assert claims["groups"] == ["portal-admins"]
+    assert op.requests["/userinfo"] == 0
+
+
+@pytest.mark.parametrize(
+    ("overrides", "reason"),
+    [
+        ({"aud": "api://other"}, "the token was issued for another application"),
+        ({"iss": "https://attacker.example"}, "the token was issued by another provider"),
+        ({"exp": int(time.time()) - 3600}, "the token has expired"),
+        ({"exp": DROP}, "the token lacks the required 'exp' claim"),
+    ],
+)
+def test_bad_jwt_access_token_is_rejected(
+    op: OIDCTestProvider, overrides: dict[str, Any], reason: str
+) -> None:
+    with pytest.raises(TokenError) as caught:
+        validate_access_token(op.issue_access_token(overrides=overrides))
+    assert str(caught.value) == reason
+
+
+def test_id_token_is_not_an_access_token(op: OIDCTestProvider) -> None:
+    with pytest.raises(TokenError, match="another application"):
+        validate_access_token(op.issue_id_token(nonce=NONCE))
+
+
+@pytest.mark.parametrize("signing", ["alg-none", "hs256-public-key"])
+def test_forged_jwt_access_token_is_rejected(op: OIDCTestProvider, signing: str) -> None:
+    with pytest.raises(TokenError, match="algorithm"):
+        validate_access_token(op.issue_access_token(signing=signing))
+
+
+def test_opaque_token_is_validated_once_then_cached(op: OIDCTestProvider) -> None:
+    token = op.issue_opaque_token("bob")
+    for _ in range(3):
+        claims = validate_access_token(token)
+        assert claims["sub"] == "bob"
+        assert claims["email"] == "bob@example.com"
+    assert op.requests["/userinfo"] == 1
+    assert provider.provider_calls["userinfo"] >= 1
+
+
+def test_opaque_token_cache_can_be_turned_off(op: OIDCTestProvider, settings: Any) -> None:
+    settings.OIDC_OPAQUE_TOKEN_CACHE_SECONDS = 0
+    token = op.issue_opaque_token()
+    validate_access_token(token)
+    validate_access_token(token)
+    assert op.requests["/userinfo"] == 2
+
+
+def test_unknown_opaque_token_is_rejected_and_briefly_remembered(op: OIDCTestProvider) -> None:
+    for _ in range(2):
+        with pytest.raises(TokenError, match="not valid or has expired"):
+            validate_access_token("definitely-not-issued")
+    assert op.requests["/userinfo"] == 1
+
+
+def test_opaque_token_of_a_disabled_user_is_rejected(op: OIDCTestProvider) -> None:
+    op.disabled.add("alice")
+    with pytest.raises(TokenError, match="not valid or has expired"):
+        validate_access_token(op.issue_opaque_token("alice"))
+
+
+def test_userinfo_outage_is_a_provider_error(op: OIDCTestProvider) -> None:
+    op.fail_paths["/userinfo"] = 503
+    with pytest.raises(ProviderError, match="HTTP 503"):
+        validate_access_token(op.issue_opaque_token())
+
+
+def test_userinfo_without_sub_is_a_provider_error(op: OIDCTestProvider) -> None:
+    op.userinfo_overrides["sub"] = DROP
+    with pytest.raises(ProviderError, match="does not name a user"):
+        validate_access_token(op.issue_opaque_token())
+
+
+@pytest.mark.parametrize("token", ["", "has space", "line\nbreak", "x" * 20_000])
+def test_malformed_bearer_token_is_not_sent(op: OIDCTestProvider, token: str) -> None:
+    with pytest.raises(TokenError, match="malformed"):
+        validate_access_token(token)
+    assert op.requests["/userinfo"] == 0
+
+
+# -- claims ---------------------------------------------------------------------------------
+
+
+def test_claim_at_path() -> None:
+    claims = {
+        "groups": ["portal-users"],
+        "cognito:groups": ["portal-admins"],
+        "realm_access": {"roles": ["offline_access", "portal-users"]},
+        "a.b": "literal wins",
+        "a": {"b": "nested"},
+    }
+    assert claim_at_path(claims, "groups") == ["portal-users"]
+    assert claim_at_path(claims, "cognito:groups") == ["portal-admins"]
+    assert claim_at_path(claims, "realm_access.roles") == ["offline_access", "portal-users"]
+    assert claim_at_path(claims, "a.b") == "literal wins"
+    assert claim_at_path(claims, "realm_access.missing") is None
+    assert claim_at_path(claims, "groups.x") is None
+    assert claim_at_path(claims, "absent") is None
+
+
+# -- the test provider itself (sign-in tests rely on it) ---------------------------------------
+
+
+def _authorize(op: OIDCTestProvider, **params: str) -> dict[str, str]:
+    """Run /authorize and return the query of the redirect back."""
+    query = {
+        "response_type": "code",
+        "client_id": op.client_id,
+        "redirect_uri": "http://testserver/oidc/callback/",
+        "scope": "openid email",
+        "state": "st",
+        "nonce": NONCE,
+        **params,
+    }
+    location = op.authorize_redirect(op.url("/authorize?" + urllib.parse.urlencode(query)))
+    assert location.startswith("http://testserver/oidc/callback/?")
+    return dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(location).query))
+
+
+def _redeem(op: OIDCTestProvider, code: str, verifier: str | None) -> requests.Response:
+    """POST the code to /token with HTTP Basic client auth."""
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": "http://testserver/oidc/callback/",
+    }
+    if verifier is not None:
+        form["code_verifier"] = verifier
+    return requests.post(
+        op.url("/token"), data=form, timeout=5, auth=(op.client_id, op.client_secret or "")
+    )
+
+
+def test_test_provider_code_flow_with_pkce(op: OIDCTestProvider) -> None:
+    verifier = "v" * 50
+    answer = _authorize(op, code_challenge=pkce_challenge(verifier), code_challenge_method="S256")
+    assert answer["state"] == "st"
+    response = _redeem(op, answer["code"], verifier)
+    assert response.status_code == 200
+    tokens = response.json()
+    assert validate_id_token(tokens["id_token"], nonce=NONCE)["email"] == "alice@example.com"
+    assert validate_access_token(tokens["access_token"])["scp"] == ["openid", "email"]
+    assert _redeem(op, answer["code"], verifier).json()["error"] == "invalid_grant"  # used once
+
+
+@pytest.mark.parametrize("verifier", [None, "w" * 50])
+def test_test_provider_enforces_pkce(op: OIDCTestProvider, verifier: str | None) -> None:
+    answer = _authorize(op, code_challenge=pkce_challenge("v" * 50), code_challenge_method="S256")
+    response = _redeem(op, answer["code"], verifier)
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_grant"
+
+
+def test_test_provider_prompt_none_for_signed_out_user(op: OIDCTestProvider) -> None:
+    op.signed_out.add("alice")
+    answer = _authorize(
+        op, prompt="none", code_challenge=pkce_challenge("v" * 50), code_challenge_method="S256"
+    )
+    assert answer == {"error": "login_required", "state": "st"}
+
+
+def test_test_provider_tampers_the_next_id_token_only(op: OIDCTestProvider) -> None:
+    op.tamper_next_id_token("wrong-nonce")
+    for expect_valid in (False, True):
+        answer = _authorize(
+            op, code_challenge=pkce_challenge("v" * 50), code_challenge_method="S256"
+        )
+        id_token = _redeem(op, answer["code"], "v" * 50).json()["id_token"]
+        if expect_valid:
+            validate_id_token(id_token, nonce=NONCE)
+        else:
+            reject(id_token, "the token does not belong to this sign-in attempt")

@@ -1,0 +1,227 @@
+"""Validation of the tokens we accept (ID tokens, API access tokens), with PyJWT only."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from typing import Any
+
+import jwt
+from django.conf import settings
+from django.core.cache import cache
+from django.core.exceptions import ImproperlyConfigured
+
+from accounts.provider import ProviderError, TokenError, endpoint, get_signing_key, provider_request
+
+__all__ = [
+    "ProviderError",
+    "TokenError",
+    "claim_at_path",
+    "validate_access_token",
+    "validate_id_token",
+]
+
+# RFC 6750 b64token; anything else cannot be a bearer token and must not reach an HTTP header.
+_BEARER_TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+_MAX_TOKEN_LENGTH = 16_384
+
+# How long a rejected opaque token is remembered, so retries don't each cost a provider call.
+_NEGATIVE_CACHE_SECONDS = 30
+
+_INVALID_OPAQUE = "the token is not valid or has expired"
+
+# PyJWT's exceptions, most specific first, and what we tell people about them.
+_JWT_REASONS: tuple[tuple[type[jwt.PyJWTError], str], ...] = (
+    (jwt.ExpiredSignatureError, "the token has expired"),
+    (jwt.ImmatureSignatureError, "the token is not valid yet"),
+    (jwt.InvalidIssuerError, "the token was issued by another provider"),
+    (jwt.InvalidAudienceError, "the token was issued for another application"),
+    (jwt.InvalidIssuedAtError, "the token's issue time is not valid"),
+    (jwt.InvalidSignatureError, "the token's signature is not valid"),
+    (jwt.InvalidAlgorithmError, "the token uses a signing algorithm we do not accept"),
+    (jwt.InvalidKeyError, "the token's signing key is not usable"),
+    (jwt.DecodeError, "the token is malformed"),
+)
+
+
+def _setting(name: str, default: Any) -> Any:
+    """Read a setting at call time, because tests override settings."""
+    return getattr(settings, name, default)
+
+
+def _client_id() -> str:
+    """Our client id (OIDC_RP_CLIENT_ID, mozilla-django-oidc's name, set from OIDC_CLIENT_ID)."""
+    client_id = _setting("OIDC_RP_CLIENT_ID", None)
+    if not client_id:
+        raise ImproperlyConfigured("OIDC_CLIENT_ID is not set")
+    return client_id
+
+
+def _issuer() -> str:
+    """The configured issuer, exactly as tokens must carry it."""
+    issuer = _setting("OIDC_ISSUER", "")
+    if not issuer:
+        raise ImproperlyConfigured("OIDC_ISSUER is not set")
+    return issuer
+
+
+def _leeway() -> float:
+    """Allowed clock difference between us and the provider."""
+    return float(_setting("OIDC_CLOCK_LEEWAY_SECONDS", 60))
+
+
+def _allowed_algorithms() -> list[str]:
+    """The configured signature algorithms, minus any that can never be safe here."""
+    configured = _setting("OIDC_SIGN_ALGS", ["RS256", "ES256"])
+    return [alg for alg in configured if not _is_forbidden_alg(alg)]
+
+
+def _is_forbidden_alg(alg: str) -> bool:
+    """True for "none" and HMAC: with public keys, HMAC lets anyone forge a signature."""
+    return alg.lower() == "none" or alg.upper().startswith("HS")
+
+
+def _reason(error: jwt.PyJWTError) -> str:
+    """A short human reason for a PyJWT exception."""
+    if isinstance(error, jwt.MissingRequiredClaimError):
+        return f"the token lacks the required '{error.claim}' claim"
+    for error_type, reason in _JWT_REASONS:
+        if isinstance(error, error_type):
+            return reason
+    return "the token is not valid"
+
+
+def _unverified_header(token: str) -> dict[str, Any]:
+    """The JWS header, read only to pick the algorithm and key; nothing in it is trusted."""
+    try:
+        return jwt.get_unverified_header(token)
+    except jwt.PyJWTError as error:
+        raise TokenError("the token is malformed") from error
+
+
+def _key_for(header: dict[str, Any]) -> tuple[jwt.PyJWK, str]:
+    """Check the header's algorithm before choosing a key, then get the provider's key."""
+    alg = header.get("alg")
+    if not isinstance(alg, str) or _is_forbidden_alg(alg) or alg not in _allowed_algorithms():
+        raise TokenError("the token uses a signing algorithm we do not accept")
+    return get_signing_key(header.get("kid"), alg), alg
+
+
+def _decode(token: str, *, audience: str, require: list[str]) -> dict[str, Any]:
+    """Verify signature and standard claims of a JWT from our provider."""
+    key, alg = _key_for(_unverified_header(token))
+    try:
+        return jwt.decode(
+            token,
+            key,
+            algorithms=[alg],
+            audience=audience,
+            issuer=_issuer(),
+            leeway=_leeway(),
+            options={"require": require, "verify_iat": True},
+        )
+    except jwt.PyJWTError as error:
+        raise TokenError(_reason(error)) from error
+
+
+def validate_id_token(id_token: str, *, nonce: str) -> dict[str, Any]:
+    """Validate an ID token from the sign-in flow and return its claims."""
+    client_id = _client_id()
+    claims = _decode(id_token, audience=client_id, require=["iss", "aud", "exp", "iat", "sub"])
+    if not isinstance(claims["sub"], str) or not claims["sub"]:
+        raise TokenError("the token does not name a user")
+    audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
+    azp = claims.get("azp")
+    # With several audiences, azp says which client the token was really issued to.
+    if (len(audiences) > 1 or azp is not None) and azp != client_id:
+        raise TokenError("the token was issued for another application")
+    token_nonce = claims.get("nonce")
+    if (
+        not nonce
+        or not isinstance(token_nonce, str)
+        or not hmac.compare_digest(token_nonce.encode(), nonce.encode())
+    ):
+        raise TokenError("the token does not belong to this sign-in attempt")
+    return claims
+
+
+def _is_jwt(token: str) -> bool:
+    """True when the token has three parts and the first decodes as a JWS header."""
+    if token.count(".") != 2:
+        return False
+    try:
+        jwt.get_unverified_header(token)
+    except jwt.PyJWTError:
+        return False
+    return True
+
+
+def validate_access_token(token: str) -> dict[str, Any]:
+    """Validate a bearer token for our API (JWT or opaque) and return its claims."""
+    if (
+        not isinstance(token, str)
+        or len(token) > _MAX_TOKEN_LENGTH
+        or not _BEARER_TOKEN.fullmatch(token)
+    ):
+        raise TokenError("the token is malformed")
+    if _is_jwt(token):
+        return _validate_jwt_access_token(token)
+    return _validate_opaque_token(token)
+
+
+def _validate_jwt_access_token(token: str) -> dict[str, Any]:
+    """Validate a JWT access token locally against the provider's keys."""
+    audience = _setting("OIDC_API_AUDIENCE", None)
+    if not audience:
+        raise ImproperlyConfigured("OIDC_API_AUDIENCE is not set")
+    return _decode(token, audience=audience, require=["iss", "aud", "exp"])
+
+
+def _opaque_cache_key(token: str) -> str:
+    """A cache key that never contains the token itself."""
+    digest = hashlib.sha256(f"{_issuer()}\n{token}".encode()).hexdigest()
+    return f"oidc:userinfo:{digest}"
+
+
+def _validate_opaque_token(token: str) -> dict[str, Any]:
+    """Validate an opaque token by asking the provider's userinfo endpoint (answer cached)."""
+    key = _opaque_cache_key(token)
+    cached = cache.get(key)
+    if isinstance(cached, dict):
+        return dict(cached)
+    if cached == _INVALID_OPAQUE:
+        raise TokenError(_INVALID_OPAQUE)
+    response = provider_request(
+        "userinfo",
+        "GET",
+        endpoint("userinfo_endpoint"),
+        headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+    )
+    ttl = int(_setting("OIDC_OPAQUE_TOKEN_CACHE_SECONDS", 300))
+    if response.status_code in (400, 401, 403):
+        if ttl > 0:
+            cache.set(key, _INVALID_OPAQUE, min(ttl, _NEGATIVE_CACHE_SECONDS))
+        raise TokenError(_INVALID_OPAQUE)
+    if response.status_code != 200:
+        raise ProviderError(
+            f"the provider answered the userinfo request with HTTP {response.status_code}"
+        )
+    claims = response.json()
+    if not isinstance(claims.get("sub"), str) or not claims["sub"]:
+        raise ProviderError("the provider's userinfo answer does not name a user")
+    if ttl > 0:
+        cache.set(key, claims, ttl)
+    return claims
+
+
+def claim_at_path(claims: dict[str, Any], path: str) -> Any:
+    """A claim by literal name (e.g. "cognito:groups") or dotted path ("realm_access.roles")."""
+    if path in claims:
+        return claims[path]
+    current: Any = claims
+    for part in path.split("."):
+        if not isinstance(current, dict) or part not in current:
+            return None
+        current = current[part]
+    return current

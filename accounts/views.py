@@ -1,0 +1,139 @@
+"""Sign-in, sign-out and the account page. The flow's rules live in accounts.signin."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib import auth
+from django.contrib.auth.decorators import login_required
+from django.http import HttpResponseRedirect, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET, require_http_methods
+from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
+
+from accounts import signin
+from accounts.api_auth import api_view
+from accounts.provider import ProviderError
+from accounts.roles import roles_of
+
+logger = logging.getLogger(__name__)
+
+
+def sign_in_failed(request, failure: signin.SignInFailed, *, next_path: str | None = None):
+    """The friendly failure page; the reason is logged for whoever runs the portal."""
+    logger.warning("sign-in failed (%s): %s", failure.status, failure.reason)
+    retry = "/oidc/authenticate/"
+    if next_path:
+        retry += "?" + urlencode({"next": next_path})
+    context = {"reason": failure.reason, "status": failure.status, "retry_url": retry}
+    return render(request, "accounts/sign_in_failed.html", context, status=failure.status)
+
+
+class SignInView(OIDCAuthenticationRequestView):
+    """GET /oidc/authenticate/: send the browser to the provider (PKCE S256, state, nonce)."""
+
+    def __init__(self, *args, **kwargs):
+        # The parent reads the endpoints from settings; ours come from discovery when needed.
+        super(OIDCAuthenticationRequestView, self).__init__(*args, **kwargs)
+
+    def get(self, request):
+        next_path = request.GET.get("next")
+        try:
+            url = signin.authorization_redirect(request, next_path=next_path)
+        except ProviderError as error:
+            return sign_in_failed(
+                request, signin.SignInFailed(502, str(error)), next_path=next_path
+            )
+        return HttpResponseRedirect(url)
+
+
+class CallbackView(OIDCAuthenticationCallbackView):
+    """GET /oidc/callback/: finish sign-in; every failure ends on the sign-in failed page."""
+
+    def get(self, request):
+        try:
+            entry = signin.pop_state(request)
+        except signin.SignInFailed as failure:
+            return sign_in_failed(request, failure)
+        next_path = entry.get("next")
+
+        if request.GET.get("error"):
+            error = request.GET["error"][:100]
+            if entry.get("silent") or request.user.is_authenticated:
+                # The provider no longer vouches for this user (signed out, disabled, ...).
+                auth.logout(request)
+            if error in ("login_required", "interaction_required", "consent_required"):
+                reason = "your session at the sign-in provider has ended; please sign in again"
+            else:
+                reason = f"the sign-in provider refused the sign-in ({error})"
+            return sign_in_failed(request, signin.SignInFailed(400, reason), next_path=next_path)
+
+        try:
+            user = auth.authenticate(
+                request, nonce=entry["nonce"], code_verifier=entry.get("code_verifier")
+            )
+        except signin.SignInFailed as failure:
+            if request.user.is_authenticated:
+                auth.logout(request)
+            return sign_in_failed(request, failure, next_path=next_path)
+        if user is None:
+            return sign_in_failed(request, signin.SignInFailed(401, "sign-in was not accepted"))
+
+        if not (request.user.is_authenticated and request.user.pk == user.pk):
+            tokens = {
+                key: request.session.get(key)
+                for key in (
+                    signin.SESSION_ID_TOKEN,
+                    signin.SESSION_ACCESS_TOKEN,
+                    signin.SESSION_CLAIMS,
+                )
+            }
+            auth.login(request, user)  # a new session key: no session fixation
+            request.session.update(tokens)
+        signin.mark_session_fresh(request)
+        return HttpResponseRedirect(next_path or settings.LOGIN_REDIRECT_URL)
+
+
+@require_http_methods(["GET", "POST"])
+def sign_out(request):
+    """POST /oidc/logout/ ends the session here and at the provider; GET asks to confirm."""
+    if request.method == "GET":
+        return render(request, "accounts/sign_out.html")
+    id_token = request.session.get(signin.SESSION_ID_TOKEN)
+    was_signed_in = request.user.is_authenticated
+    auth.logout(request)
+    provider_url = signin.end_session_url(request, id_token=id_token) if was_signed_in else None
+    return HttpResponseRedirect(provider_url or settings.LOGOUT_REDIRECT_URL or "/")
+
+
+@require_GET
+@login_required
+def account(request):
+    """Who you are here, which roles you have and the claims they came from."""
+    claims = request.session.get(signin.SESSION_CLAIMS) or {}
+    context = {
+        "roles": sorted(roles_of(request.user)),
+        "claims": claims,
+        "roles_claim_name": settings.OIDC_ROLES_CLAIM,
+        "roles_claim_value": claims.get(settings.OIDC_ROLES_CLAIM),
+        "access_token": request.session.get(signin.SESSION_ACCESS_TOKEN),
+        "api_url": request.build_absolute_uri("/api/me"),
+    }
+    return render(request, "accounts/account.html", context)
+
+
+@require_GET
+@api_view()
+def api_me(request):
+    """GET /api/me: who the API thinks you are; the simplest way to try a token."""
+    user = request.user
+    return JsonResponse(
+        {
+            "sub": user.oidc_subject,
+            "email": user.email,
+            "name": user.display_name,
+            "roles": sorted(roles_of(user)),
+        }
+    )

@@ -1,0 +1,52 @@
+"""The Django admin site, opened by the ADMIN role and signed in through the same SSO."""
+
+from functools import wraps
+
+from django.conf import settings
+from django.contrib import admin
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+
+from accounts.roles import ADMIN, has_role
+
+
+class PortalAdminSite(admin.AdminSite):
+    site_header = "Order Portal administration"
+    site_title = "Order Portal admin"
+    index_title = "Manage the portal"
+
+    def has_permission(self, request):
+        user = request.user
+        if not user.is_active:
+            return False
+        if has_role(user, ADMIN):
+            return True
+        # A local superuser only counts when the break-glass login is deliberately enabled.
+        return settings.ADMIN_BREAK_GLASS_LOGIN and user.is_superuser and not user.oidc_subject
+
+    def admin_view(self, view, cacheable=False):
+        """Signed in without ADMIN: the 403 page at once, not a detour through a login form."""
+        inner = super().admin_view(view, cacheable)
+
+        @wraps(inner)
+        def gated(request, *args, **kwargs):
+            lacks_role = request.user.is_authenticated and not self.has_permission(request)
+            if lacks_role and not settings.ADMIN_BREAK_GLASS_LOGIN:
+                raise PermissionDenied
+            return inner(request, *args, **kwargs)
+
+        return gated
+
+    def logout(self, request, extra_context=None):
+        """The admin's "Log out" signs out of the portal and the provider, like everywhere else."""
+        from accounts.views import sign_out
+
+        return sign_out(request)
+
+    def login(self, request, extra_context=None):
+        """No password form: anonymous people sign in with SSO, others get the 403 page."""
+        if settings.ADMIN_BREAK_GLASS_LOGIN:
+            return super().login(request, extra_context)
+        if request.user.is_authenticated:
+            raise PermissionDenied  # signed in without ADMIN: a clear 403, never a redirect loop
+        return redirect_to_login(request.GET.get("next") or request.get_full_path())
