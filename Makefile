@@ -10,7 +10,7 @@ FOUND_PYTHON := $(shell python3 --version 2>&1 || echo "no python3")
 
 export DEBUG ?= 1
 
-.PHONY: run test lint format install install-dev check-python clean
+.PHONY: run test bench lint format install-dev check-python clean
 
 check-python:
 	@if [ -z "$(SYSTEM_PYTHON)" ]; then \
@@ -31,6 +31,9 @@ run: install-dev
 
 test: install-dev
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: install-dev
+	$(PY) -m bench.oidc_bench
 
 lint: install-dev
 	$(PY) -m ruff check .

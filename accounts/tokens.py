@@ -5,6 +5,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import threading
+import time
+from collections import OrderedDict
 from typing import Any
 
 import jwt
@@ -108,9 +111,11 @@ def _key_for(header: dict[str, Any]) -> tuple[jwt.PyJWK, str]:
     return get_signing_key(header.get("kid"), alg), alg
 
 
-def _decode(token: str, *, audience: str, require: list[str]) -> dict[str, Any]:
+def _decode(
+    token: str, *, audience: str, require: list[str], header: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Verify signature and standard claims of a JWT from our provider."""
-    key, alg = _key_for(_unverified_header(token))
+    key, alg = _key_for(header if header is not None else _unverified_header(token))
     try:
         return jwt.decode(
             token,
@@ -146,15 +151,55 @@ def validate_id_token(id_token: str, *, nonce: str) -> dict[str, Any]:
     return claims
 
 
-def _is_jwt(token: str) -> bool:
-    """True when the token has three parts and the first decodes as a JWS header."""
+def _jwt_header(token: str) -> dict[str, Any] | None:
+    """The JWS header when the token is a JWT (three parts, decodable header), else None."""
     if token.count(".") != 2:
-        return False
+        return None
     try:
-        jwt.get_unverified_header(token)
+        return jwt.get_unverified_header(token)
     except jwt.PyJWTError:
-        return False
-    return True
+        return None
+
+
+class _ValidatedTokens:
+    """Claims of JWT access tokens already verified in this process, until they expire.
+
+    API clients send the same token with every request until it expires; verifying it once
+    per process saves the parsing and RSA work on every later request. An entry lives at most
+    OIDC_ACCESS_TOKEN_CACHE_SECONDS, so a key the provider withdraws stops working within it.
+    """
+
+    def __init__(self, max_entries: int = 10_000):
+        self.max_entries = max_entries
+        self._entries: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, token: str) -> dict[str, Any] | None:
+        with self._lock:
+            entry = self._entries.get(token)
+            if entry is None:
+                return None
+            if entry[0] <= time.time():
+                del self._entries[token]
+                return None
+            self._entries.move_to_end(token)
+            return entry[1]
+
+    def put(self, token: str, claims: dict[str, Any]) -> None:
+        ttl = float(_setting("OIDC_ACCESS_TOKEN_CACHE_SECONDS", 300))
+        until = min(float(claims["exp"]), time.time() + ttl)
+        with self._lock:
+            self._entries[token] = (until, claims)
+            self._entries.move_to_end(token)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+validated_access_tokens = _ValidatedTokens()
 
 
 def validate_access_token(token: str) -> dict[str, Any]:
@@ -165,17 +210,25 @@ def validate_access_token(token: str) -> dict[str, Any]:
         or not _BEARER_TOKEN.fullmatch(token)
     ):
         raise TokenError("the token is malformed")
-    if _is_jwt(token):
-        return _validate_jwt_access_token(token)
+    # Keyed with the settings it was checked against, so a changed configuration never reuses it.
+    cache_key = f"{_issuer()}\n{_setting('OIDC_API_AUDIENCE', '')}\n{token}"
+    cached = validated_access_tokens.get(cache_key)
+    if cached is not None:
+        return dict(cached)
+    header = _jwt_header(token)
+    if header is not None:
+        claims = _validate_jwt_access_token(token, header)
+        validated_access_tokens.put(cache_key, claims)
+        return dict(claims)
     return _validate_opaque_token(token)
 
 
-def _validate_jwt_access_token(token: str) -> dict[str, Any]:
+def _validate_jwt_access_token(token: str, header: dict[str, Any]) -> dict[str, Any]:
     """Validate a JWT access token locally against the provider's keys."""
     audience = _setting("OIDC_API_AUDIENCE", None)
     if not audience:
         raise ImproperlyConfigured("OIDC_API_AUDIENCE is not set")
-    return _decode(token, audience=audience, require=["iss", "aud", "exp"])
+    return _decode(token, audience=audience, require=["iss", "aud", "exp"], header=header)
 
 
 def _opaque_cache_key(token: str) -> str:

@@ -6,8 +6,11 @@ from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
+from django.urls import reverse
 
 from accounts.roles import ADMIN, has_role
+from accounts.signin import safe_next_path
 
 
 class PortalAdminSite(admin.AdminSite):
@@ -25,13 +28,14 @@ class PortalAdminSite(admin.AdminSite):
         return settings.ADMIN_BREAK_GLASS_LOGIN and user.is_superuser and not user.oidc_subject
 
     def admin_view(self, view, cacheable=False):
-        """Signed in without ADMIN: the 403 page at once, not a detour through a login form."""
+        """Straight to SSO sign-in, or straight to the 403 page: no detour via a login form."""
         inner = super().admin_view(view, cacheable)
 
         @wraps(inner)
         def gated(request, *args, **kwargs):
-            lacks_role = request.user.is_authenticated and not self.has_permission(request)
-            if lacks_role and not settings.ADMIN_BREAK_GLASS_LOGIN:
+            if not settings.ADMIN_BREAK_GLASS_LOGIN and not self.has_permission(request):
+                if not request.user.is_authenticated:
+                    return redirect_to_login(request.get_full_path())
                 raise PermissionDenied
             return inner(request, *args, **kwargs)
 
@@ -47,6 +51,11 @@ class PortalAdminSite(admin.AdminSite):
         """No password form: anonymous people sign in with SSO, others get the 403 page."""
         if settings.ADMIN_BREAK_GLASS_LOGIN:
             return super().login(request, extra_context)
+        next_path = safe_next_path(request.GET.get("next"))
         if request.user.is_authenticated:
+            if self.has_permission(request):  # an old bookmark of the login page
+                return HttpResponseRedirect(
+                    next_path or reverse("admin:index", current_app=self.name)
+                )
             raise PermissionDenied  # signed in without ADMIN: a clear 403, never a redirect loop
-        return redirect_to_login(request.GET.get("next") or request.get_full_path())
+        return redirect_to_login(next_path or reverse("admin:index", current_app=self.name))

@@ -4,7 +4,7 @@ from typing import Any
 import pytest
 from django.core.cache import cache
 
-from accounts import provider
+from accounts import provider, tokens
 from accounts.tests.oidc_test_provider import OIDCTestProvider
 
 USERS = {
@@ -44,8 +44,10 @@ def op_settings(settings: Any, op: OIDCTestProvider) -> Iterator[None]:
         setattr(settings, name, "")
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     provider.clear_caches()
+    tokens.validated_access_tokens.clear()
     provider.provider_calls.clear()
     cache.clear()
     yield
     provider.clear_caches()
+    tokens.validated_access_tokens.clear()
     cache.clear()

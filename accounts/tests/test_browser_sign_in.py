@@ -1,0 +1,54 @@
+"""A person's sign-in, admin visit and sign-out, clicked through in headless Chromium."""
+
+import re
+
+import pytest
+
+from accounts import provider
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_provider_caches():
+    provider.clear_caches()
+    yield
+    provider.clear_caches()
+
+
+def sign_in_as(page, live_server, sub: str) -> None:
+    page.goto(live_server.url + "/")
+    page.get_by_role("link", name="Sign in with your company account").click()
+    page.get_by_role("button", name=f"Authorize as {sub}").click()
+    page.wait_for_url(re.compile(re.escape(live_server.url) + r"/account/$"))
+
+
+def test_admin_signs_in_opens_admin_and_signs_out(page, live_server, local_stack, screenshot):
+    sign_in_as(page, live_server, "admin")
+    assert page.get_by_role("heading", name="Your account").is_visible()
+    assert page.locator(".roles").get_by_text("ADMIN", exact=True).is_visible()
+    screenshot(page, "account-admin")
+
+    page.get_by_role("link", name="Admin site").click()
+    assert page.get_by_role("heading", name="Manage the portal").is_visible()
+    screenshot(page, "admin-index")
+
+    page.goto(live_server.url + "/")
+    page.get_by_role("button", name="Sign out").click()
+    # The provider asks to confirm ending its session, then sends the user back to our home.
+    page.wait_for_url(re.compile(re.escape(local_stack.issuer) + r"/oauth2/end_session"))
+    page.get_by_role("button", name="End session").click()
+    page.wait_for_url(live_server.url + "/")
+    assert page.get_by_role("link", name="Sign in with your company account").is_visible()
+
+
+def test_nobody_sees_the_no_access_page(page, live_server, screenshot):
+    sign_in_as(page, live_server, "nobody")
+    assert page.get_by_text("No role yet").is_visible()
+    screenshot(page, "account-no-role")
+    response = page.goto(live_server.url + "/admin/")
+    assert response.status == 403
+    assert page.get_by_role("heading", name="You don't have access to this page").is_visible()
+    screenshot(page, "admin-403-no-role")
+    page.set_viewport_size({"width": 390, "height": 844})
+    screenshot(page, "admin-403-no-role-phone")

@@ -1,0 +1,685 @@
+"""The whole browser sign-in flow against our own test provider, through Django's test client.
+
+The test provider's /authorize answers at once with a redirect to our callback (code + state), so
+a sign-in is: /oidc/authenticate/ -> provider /authorize -> /oidc/callback/ -> `next`.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from urllib.parse import parse_qs, urlsplit, urlunsplit
+
+import jwt
+import pytest
+from django.test import Client
+
+from accounts import provider
+from accounts.models import User
+from accounts.roles import roles_of
+from accounts.tests.oidc_test_provider import DROP, TAMPER_NAMES, pkce_challenge
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("op_settings")]
+
+FAILED_TEMPLATE = "accounts/sign_in_failed.html"
+FAILED_TEXT = "We couldn't sign you in"
+DISCOVERY = "/.well-known/openid-configuration"
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def query_of(url: str) -> dict[str, str]:
+    """The query parameters of a URL, one value each."""
+    return {key: values[-1] for key, values in parse_qs(urlsplit(url).query).items()}
+
+
+def local(url: str) -> str:
+    """Path and query of a URL on our own site (the test client's host is `testserver`)."""
+    parts = urlsplit(url)
+    assert parts.netloc in ("", "testserver"), f"not our site: {url}"
+    return urlunsplit(("", "", parts.path, parts.query, ""))
+
+
+def start_sign_in(client, next_path: str | None = "/account/") -> str:
+    """Start a sign-in and return the provider's authorize URL we were sent to."""
+    params = {} if next_path is None else {"next": next_path}
+    response = client.get("/oidc/authenticate/", params)
+    assert response.status_code == 302, response.content[:500]
+    return response["Location"]
+
+
+def finish_sign_in(client, op, authorize_url: str):
+    """Let the provider answer the authorize URL, then follow it to our callback."""
+    return client.get(local(op.authorize_redirect(authorize_url)))
+
+
+def sign_in(client, op, user: str = "alice", *, next_path: str | None = "/account/"):
+    """A whole sign-in as `user`; returns the callback's response."""
+    op.current_user = user
+    return finish_sign_in(client, op, start_sign_in(client, next_path))
+
+
+def assert_signed_in_as(client, username: str) -> User:
+    user = User.objects.get(oidc_subject=username)
+    assert client.session.get("_auth_user_id") == str(user.pk)
+    return user
+
+
+def assert_signed_out(client) -> None:
+    assert "_auth_user_id" not in client.session
+
+
+def assert_failed(response, status: int, reason: str | None = None) -> None:
+    """The friendly "sign-in failed" page with this status (never a 500, never a redirect)."""
+    assert response.status_code == status, response.content[:1000]
+    assert FAILED_TEMPLATE in [template.name for template in response.templates]
+    page = html.unescape(response.content.decode())
+    assert FAILED_TEXT in page
+    if reason is not None:
+        assert reason.lower() in page.lower(), page
+
+
+def set_session(client, **values) -> None:
+    session = client.session
+    session.update(values)
+    session.save()
+
+
+def expire_session_check(client) -> None:
+    """Make the session due for a check with the provider."""
+    set_session(client, oidc_id_token_expiration=time.time() - 1)
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def other_browser() -> Client:
+    """A second browser with its own cookies."""
+    return Client()
+
+
+# -- 1. happy path ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("username", "roles", "is_staff"),
+    [("alice", {"USER"}, False), ("bob", {"ADMIN"}, True)],
+)
+def test_sign_in_lands_on_next_with_roles_from_groups(client, op, username, roles, is_staff):
+    response = sign_in(client, op, username, next_path="/account/?tab=orders")
+
+    assert response.status_code == 302
+    assert response["Location"] == "/account/?tab=orders"
+    user = assert_signed_in_as(client, username)
+    assert roles_of(user) == roles
+    assert user.is_staff is is_staff
+    assert client.get("/account/").status_code == 200
+
+
+def test_authorize_request_carries_pkce_s256_state_nonce_and_scopes(client, op, settings):
+    authorize_url = start_sign_in(client)
+    params = query_of(authorize_url)
+
+    assert authorize_url.startswith(op.url("/authorize?"))
+    assert params["response_type"] == "code"
+    assert params["client_id"] == op.client_id
+    assert params["redirect_uri"] == "http://testserver/oidc/callback/"
+    assert params["scope"] == settings.OIDC_RP_SCOPES
+    assert params["code_challenge_method"] == "S256"
+    assert len(params["state"]) >= 32
+    assert len(params["nonce"]) >= 32
+    assert "prompt" not in params
+
+    # The test provider enforces PKCE: a sign-in that succeeds sent the matching S256 verifier.
+    assert op.require_pkce
+    response = finish_sign_in(client, op, authorize_url)
+    assert response.status_code == 302
+    verifier = op.token_requests[-1]["code_verifier"]
+    assert pkce_challenge(verifier) == params["code_challenge"]
+
+
+# -- 2. provider calls -----------------------------------------------------------------------
+
+
+def test_second_sign_in_makes_exactly_token_and_userinfo_calls(client, op):
+    sign_in(client, op, "alice")  # warm-up: discovery and keys are fetched and cached here
+    provider.provider_calls.clear()
+    op.reset_counts()
+
+    response = sign_in(client, op, "bob")
+
+    assert response.status_code == 302
+    assert dict(provider.provider_calls) == {"token": 1, "userinfo": 1}
+    assert op.requests[DISCOVERY] == 0
+    assert op.requests["/jwks"] == 0
+    assert op.requests["/token"] == 1
+    assert op.requests["/userinfo"] == 1
+
+
+# -- 3. ID tokens and user details that must be refused -------------------------------------
+
+
+ID_TOKEN_TAMPER_REASONS = {
+    "foreign-key": "the token's signature is not valid",
+    "alg-none": "the token uses a signing algorithm we do not accept",
+    "hs256-public-key": "the token uses a signing algorithm we do not accept",
+    "no-iat": "the token lacks the required 'iat' claim",
+    "no-sub": "the token lacks the required 'sub' claim",
+    "no-exp": "the token lacks the required 'exp' claim",
+    "wrong-nonce": "the token does not belong to this sign-in attempt",
+    "wrong-iss": "the token was issued by another provider",
+    "wrong-aud": "the token was issued for another application",
+    "multi-aud-no-azp": "the token was issued for another application",
+    "multi-aud-wrong-azp": "the token was issued for another application",
+    "expired": "the token has expired",
+    "future-iat": "the token is not valid yet",
+}
+
+
+def test_every_tamper_of_the_test_provider_is_covered():
+    assert set(ID_TOKEN_TAMPER_REASONS) == set(TAMPER_NAMES)
+
+
+@pytest.mark.parametrize("tamper", TAMPER_NAMES)
+def test_sign_in_refuses_spoiled_id_token(client, op, tamper):
+    authorize_url = start_sign_in(client)
+    op.tamper_next_id_token(tamper)
+
+    response = finish_sign_in(client, op, authorize_url)
+
+    assert_failed(response, 401, ID_TOKEN_TAMPER_REASONS[tamper])
+    assert_signed_out(client)
+    assert not User.objects.filter(oidc_subject="alice").exists()  # nothing was saved
+
+
+def test_sign_in_refuses_userinfo_for_another_subject(client, op):
+    op.userinfo_overrides = {"sub": "mallory"}
+
+    response = sign_in(client, op, "alice")
+
+    assert_failed(response, 401, "the provider's user details are for another user")
+    assert_signed_out(client)
+    assert not User.objects.filter(oidc_subject__in=["alice", "mallory"]).exists()
+
+
+def test_sign_in_refuses_id_token_whose_kid_stays_unknown(client, op):
+    authorize_url = start_sign_in(client)
+    op.next_id_token_headers = {"kid": "no-such-key"}
+
+    response = finish_sign_in(client, op, authorize_url)
+
+    assert_failed(response, 401, "unknown signing key")
+    assert_signed_out(client)
+
+
+def test_unknown_kids_refetch_the_jwks_at_most_once_per_interval(client, op):
+    sign_in(client, op, "alice")  # warm-up: the JWKS is cached
+    op.reset_counts()
+    for _attempt in range(3):
+        authorize_url = start_sign_in(client)
+        op.next_id_token_headers = {"kid": "no-such-key"}
+        assert_failed(finish_sign_in(client, op, authorize_url), 401)
+
+    assert op.requests["/jwks"] == 1  # OIDC_JWKS_MIN_REFETCH_SECONDS is 60
+
+
+# -- 4. key rotation -------------------------------------------------------------------------
+
+
+def test_rotated_key_is_accepted_after_exactly_one_jwks_refetch(client, op):
+    sign_in(client, op, "alice")
+    provider.provider_calls.clear()
+    op.reset_counts()
+    op.rotate_key()
+
+    response = sign_in(client, op, "bob")
+
+    assert response.status_code == 302
+    assert response["Location"] == "/account/"
+    assert_signed_in_as(client, "bob")
+    assert op.requests["/jwks"] == 1
+    assert provider.provider_calls["jwks"] == 1
+    assert op.requests[DISCOVERY] == 0
+
+
+# -- 5. provider failures --------------------------------------------------------------------
+
+
+def test_discovery_naming_another_issuer_fails_sign_in_start_with_502(client, op):
+    op.discovery_overrides = {"issuer": "https://attacker.example"}
+
+    response = client.get("/oidc/authenticate/", {"next": "/account/"})
+
+    assert_failed(response, 502, "names issuer 'https://attacker.example'")
+    assert op.requests["/authorize"] == 0
+
+
+@pytest.mark.parametrize("outage", ["stopped", "discovery-500", "discovery-503"])
+def test_provider_down_when_sign_in_starts_gives_502(client, op, outage):
+    if outage == "stopped":
+        op.stop()
+    else:
+        op.fail_paths[DISCOVERY] = int(outage.rsplit("-", 1)[1])
+
+    response = client.get("/oidc/authenticate/", {"next": "/account/"})
+
+    assert_failed(response, 502)
+    assert_signed_out(client)
+
+
+def test_token_endpoint_server_error_gives_502(client, op):
+    authorize_url = start_sign_in(client)
+    op.fail_paths["/token"] = 500
+
+    response = finish_sign_in(client, op, authorize_url)
+
+    assert_failed(response, 502)
+    assert_signed_out(client)
+
+
+def test_token_endpoint_invalid_grant_gives_400(client, op):
+    authorize_url = start_sign_in(client)
+    op.next_token_error = (400, {"error": "invalid_grant", "error_description": "used"})
+
+    response = finish_sign_in(client, op, authorize_url)
+
+    assert_failed(response, 400, "the provider refused the sign-in code (invalid_grant)")
+    assert_signed_out(client)
+
+
+# -- 6. state --------------------------------------------------------------------------------
+
+
+def test_callback_with_bogus_state_is_refused(client, op):
+    callback = op.authorize_redirect(start_sign_in(client))
+    params = {**query_of(callback), "state": "bogus-state"}
+
+    response = client.get("/oidc/callback/", params)
+
+    assert_failed(response, 400)
+    assert_signed_out(client)
+    assert op.requests["/token"] == 0  # the code was never redeemed
+
+
+def test_callback_without_state_is_refused(client, op):
+    callback = op.authorize_redirect(start_sign_in(client))
+    params = {key: value for key, value in query_of(callback).items() if key != "state"}
+
+    response = client.get("/oidc/callback/", params)
+
+    assert_failed(response, 400)
+    assert_signed_out(client)
+
+
+def test_replayed_callback_is_refused(client, op):
+    callback = local(op.authorize_redirect(start_sign_in(client)))
+    assert client.get(callback).status_code == 302
+
+    replay = client.get(callback)
+
+    assert_failed(replay, 400)
+    assert op.requests["/token"] == 1
+
+
+def test_replayed_callback_in_another_browser_is_refused(client, op, other_browser):
+    callback = local(op.authorize_redirect(start_sign_in(client)))
+
+    response = other_browser.get(callback)
+
+    assert_failed(response, 400)
+    assert_signed_out(other_browser)
+
+
+def test_provider_error_on_callback_shows_it(client, op):
+    op.disabled.add("alice")  # the test provider answers error=access_denied
+
+    response = sign_in(client, op, "alice")
+
+    assert_failed(response, 400, "the sign-in provider refused the sign-in (access_denied)")
+    assert_signed_out(client)
+
+
+# -- 7. where we return to -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "next_path",
+    [
+        "//evil.example",
+        "//evil.example/account/",
+        "https://evil.example",
+        "/\\evil.example",
+        "javascript:alert(1)",
+        "/\tevil.example",
+    ],
+)
+def test_unsafe_next_lands_on_login_redirect_url(client, op, settings, next_path):
+    response = sign_in(client, op, "alice", next_path=next_path)
+
+    assert response.status_code == 302
+    assert response["Location"] == settings.LOGIN_REDIRECT_URL
+
+
+def test_local_next_with_query_is_honoured(client, op):
+    response = sign_in(client, op, "alice", next_path="/account/?x=1")
+
+    assert response.status_code == 302
+    assert response["Location"] == "/account/?x=1"
+
+
+def test_no_next_lands_on_login_redirect_url(client, op, settings):
+    response = sign_in(client, op, "alice", next_path=None)
+
+    assert response["Location"] == settings.LOGIN_REDIRECT_URL
+
+
+# -- 8. two tabs -----------------------------------------------------------------------------
+
+
+def test_two_tabs_each_land_on_their_own_next(client, op):
+    op.current_user = "alice"
+    tab_a = start_sign_in(client, "/account/?tab=a")
+    tab_b = start_sign_in(client, "/account/?tab=b")
+
+    finished_a = finish_sign_in(client, op, tab_a)
+    finished_b = finish_sign_in(client, op, tab_b)
+
+    assert finished_a.status_code == 302
+    assert finished_a["Location"] == "/account/?tab=a"
+    assert finished_b.status_code == 302
+    assert finished_b["Location"] == "/account/?tab=b"
+    assert_signed_in_as(client, "alice")
+
+
+# -- 9. sign-out -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("logout_redirect_url", ["/", None])
+def test_sign_out_ends_the_session_here_and_at_the_provider(
+    client, op, settings, logout_redirect_url
+):
+    settings.LOGOUT_REDIRECT_URL = logout_redirect_url
+    sign_in(client, op, "alice")
+    id_token = client.session["oidc_id_token"]
+
+    response = client.post("/oidc/logout/")
+
+    assert response.status_code == 302
+    location = response["Location"]
+    assert location.startswith(op.url("/logout?"))
+    params = query_of(location)
+    assert params["id_token_hint"] == id_token
+    assert params["post_logout_redirect_uri"] == "http://testserver/"
+    assert jwt.decode(id_token, options={"verify_signature": False})["sub"] == "alice"
+    assert_signed_out(client)
+    assert "oidc_id_token" not in client.session
+    assert client.get("/account/").status_code == 302  # back to sign-in
+
+
+def test_sign_out_page_asks_before_signing_out(client, op):
+    sign_in(client, op, "alice")
+
+    response = client.get("/oidc/logout/")
+
+    assert response.status_code == 200
+    assert 'action="/oidc/logout/"' in response.content.decode()
+    assert_signed_in_as(client, "alice")
+
+
+@pytest.mark.parametrize("logout_redirect_url", ["/", None])
+def test_sign_out_without_provider_end_session_goes_home(client, op, settings, logout_redirect_url):
+    settings.LOGOUT_REDIRECT_URL = logout_redirect_url
+    op.discovery_overrides = {"end_session_endpoint": DROP}
+    sign_in(client, op, "alice")
+
+    response = client.post("/oidc/logout/")
+
+    assert response.status_code == 302
+    assert response["Location"] == "/"
+    assert_signed_out(client)
+
+
+# -- 10. session refresh ---------------------------------------------------------------------
+
+
+def test_due_session_is_checked_silently_and_continues(client, op):
+    sign_in(client, op, "alice")
+    expire_session_check(client)
+
+    response = client.get("/account/")
+
+    assert response.status_code == 302
+    authorize_url = response["Location"]
+    assert authorize_url.startswith(op.url("/authorize?"))
+    assert query_of(authorize_url)["prompt"] == "none"
+
+    back = finish_sign_in(client, op, authorize_url)
+
+    assert back.status_code == 302
+    assert back["Location"] == "/account/"
+    assert_signed_in_as(client, "alice")
+    assert client.session["oidc_id_token_expiration"] > time.time()
+    assert client.get("/account/").status_code == 200
+
+
+@pytest.mark.parametrize("gone", ["signed_out", "disabled"])
+def test_due_session_of_user_gone_at_provider_is_signed_out(client, op, gone):
+    sign_in(client, op, "alice")
+    getattr(op, gone).add("alice")
+    expire_session_check(client)
+
+    authorize_url = client.get("/account/")["Location"]
+    callback = op.authorize_redirect(authorize_url)
+    assert query_of(callback)["error"] == "login_required"
+    response = client.get(local(callback))
+
+    assert_failed(response, 400, "your session at the sign-in provider has ended")
+    assert_signed_out(client)
+    assert client.get("/account/").status_code == 302
+
+
+def test_session_check_applies_role_changes(client, op):
+    sign_in(client, op, "alice")
+    assert roles_of(User.objects.get(oidc_subject="alice")) == {"USER"}
+    op.users["alice"]["groups"] = ["portal-admins"]
+    expire_session_check(client)
+
+    authorize_url = client.get("/account/")["Location"]
+    assert finish_sign_in(client, op, authorize_url).status_code == 302
+
+    alice = assert_signed_in_as(client, "alice")
+    assert roles_of(alice) == {"ADMIN"}
+    assert alice.is_staff
+
+
+def test_api_with_due_session_answers_json_401(client, op):
+    sign_in(client, op, "alice")
+    assert client.get("/api/me").status_code == 200
+    expire_session_check(client)
+
+    response = client.get("/api/me")
+
+    assert response.status_code == 401
+    assert response["Content-Type"].startswith("application/json")
+    assert response.json()["error"] == "unauthenticated"
+    assert "Bearer" in response["WWW-Authenticate"]
+
+
+# -- 11. bearer tokens on the API ------------------------------------------------------------
+
+
+def test_jwt_access_token_is_checked_locally_with_roles_from_its_groups(client, op):
+    warm_up = client.get("/api/me", headers=bearer(op.issue_access_token("alice")))
+    assert warm_up.status_code == 200
+    calls_before = dict(provider.provider_calls)
+    op.reset_counts()
+
+    token = op.issue_access_token("alice", overrides={"groups": ["portal-admins"]})
+    response = client.get("/api/me", headers=bearer(token))
+
+    assert response.status_code == 200
+    assert response.json()["sub"] == "alice"
+    assert response.json()["roles"] == ["ADMIN"]
+    assert dict(provider.provider_calls) == calls_before
+    assert sum(op.requests.values()) == 0
+
+
+def _expired_token(op) -> str:
+    now = int(time.time())
+    return op.issue_access_token("alice", overrides={"iat": now - 7200, "exp": now - 3600})
+
+
+BAD_TOKENS = {
+    "wrong-aud": lambda op: op.issue_access_token("alice", overrides={"aud": "api://other"}),
+    "expired": _expired_token,
+    "wrong-iss": lambda op: op.issue_access_token(
+        "alice", overrides={"iss": "https://attacker.example"}
+    ),
+    "id-token": lambda op: op.issue_id_token("alice", nonce="n"),
+    "garbage": lambda op: "garbage",
+    "malformed": lambda op: "not a token!",
+}
+
+
+@pytest.mark.parametrize("kind", BAD_TOKENS)
+def test_bad_bearer_token_is_refused_with_401_invalid_token(client, op, kind):
+    response = client.get("/api/me", headers=bearer(BAD_TOKENS[kind](op)))
+
+    assert response.status_code == 401
+    assert response.json()["error"] == "unauthenticated"
+    assert response.json()["detail"]
+    challenge = response["WWW-Authenticate"]
+    assert challenge.startswith("Bearer")
+    assert 'error="invalid_token"' in challenge
+
+
+def test_non_bearer_authorization_is_refused_with_401(client, op):
+    response = client.get("/api/me", headers={"Authorization": "Basic x"})
+
+    assert response.status_code == 401
+    assert response.json()["error"] == "unauthenticated"
+    assert "Bearer" in response["WWW-Authenticate"]
+
+
+def test_opaque_token_is_checked_once_at_userinfo_then_cached(client, op):
+    token = op.issue_opaque_token("alice")
+
+    first = client.get("/api/me", headers=bearer(token))
+    second = client.get("/api/me", headers=bearer(token))
+
+    assert first.status_code == 200
+    assert second.status_code == 200
+    assert first.json() == second.json()
+    assert first.json()["sub"] == "alice"
+    assert first.json()["roles"] == ["USER"]
+    assert provider.provider_calls["userinfo"] == 1
+    assert op.requests["/userinfo"] == 1
+
+
+def test_api_without_token_or_session_answers_json_401(client, op):
+    response = client.get("/api/me")
+
+    assert response.status_code == 401
+    assert response.json()["error"] == "unauthenticated"
+    assert "Bearer" in response["WWW-Authenticate"]
+    assert op.requests["/userinfo"] == 0
+
+
+# -- 12. admin site --------------------------------------------------------------------------
+
+
+def test_anonymous_admin_visit_goes_to_sso_sign_in(client, op):
+    response = client.get("/admin/")
+    assert response.status_code == 302
+    location = response["Location"]
+    assert location.startswith("/oidc/authenticate/"), location  # no detour via /admin/login/
+    assert query_of(location)["next"] == "/admin/"
+    assert 'name="password"' not in response.content.decode()
+
+
+def test_admin_site_without_admin_role_is_403_not_a_redirect(client, op):
+    sign_in(client, op, "alice")
+
+    response = client.get("/admin/")
+
+    assert response.status_code == 403
+    assert "You don't have access to this page" in response.content.decode()
+
+
+def test_admin_site_opens_for_admin_role(client, op):
+    sign_in(client, op, "bob")
+
+    assert client.get("/admin/").status_code == 200
+
+
+@pytest.mark.parametrize("who", [None, "alice", "bob"])
+def test_admin_login_never_shows_a_password_form(client, op, who):
+    if who:
+        sign_in(client, op, who)
+
+    response = client.get("/admin/login/", {"next": "/admin/"})
+
+    assert 'name="password"' not in response.content.decode()
+    assert response.status_code in (302, 403)
+
+
+def test_admin_login_sends_a_signed_in_admin_on_not_to_403(client, op):
+    sign_in(client, op, "bob")
+
+    response = client.get("/admin/login/", {"next": "/admin/"})
+
+    assert response.status_code == 302
+    assert response["Location"] == "/admin/"
+
+
+def test_admin_login_shows_password_form_only_with_break_glass(client, op, settings):
+    settings.ADMIN_BREAK_GLASS_LOGIN = True
+
+    response = client.get("/admin/login/")
+
+    assert response.status_code == 200
+    assert 'name="password"' in response.content.decode()
+
+
+# -- 13. roles claim configuration -----------------------------------------------------------
+
+ROLES_CLAIM_SHAPES = {
+    "groups": {"groups": ["portal-admins"]},
+    "cognito:groups": {"cognito:groups": ["portal-admins"]},
+    "realm_access.roles": {"realm_access": {"roles": ["portal-admins"]}},
+}
+
+
+@pytest.mark.parametrize("in_id_token", [True, False], ids=["id-token", "userinfo-only"])
+@pytest.mark.parametrize("claim", ROLES_CLAIM_SHAPES)
+def test_roles_come_from_the_configured_claim(client, op, settings, claim, in_id_token):
+    settings.OIDC_ROLES_CLAIM = claim
+    shape = ROLES_CLAIM_SHAPES[claim]
+    op.users["alice"] = {"sub": "alice", "email": "alice@example.com", **shape}
+    authorize_url = start_sign_in(client)
+    if not in_id_token:
+        op.next_id_token_overrides = dict.fromkeys(shape, DROP)
+
+    response = finish_sign_in(client, op, authorize_url)
+
+    assert response.status_code == 302, response.content[:1000]
+    id_claims = jwt.decode(client.session["oidc_id_token"], options={"verify_signature": False})
+    assert (next(iter(shape)) in id_claims) is in_id_token
+    alice = assert_signed_in_as(client, "alice")
+    assert roles_of(alice) == {"ADMIN"}
+    assert alice.is_staff
+    assert client.session["oidc_claims_used"][claim] == ["portal-admins"]
+
+
+def test_groups_claim_is_ignored_when_another_roles_claim_is_configured(client, op, settings):
+    settings.OIDC_ROLES_CLAIM = "cognito:groups"
+    op.users["bob"] = {"sub": "bob", "groups": ["portal-admins"]}
+
+    sign_in(client, op, "bob")
+
+    bob = assert_signed_in_as(client, "bob")
+    assert roles_of(bob) == set()
+    assert not bob.is_staff
