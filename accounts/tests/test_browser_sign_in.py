@@ -3,6 +3,7 @@
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from accounts import provider
 
@@ -25,12 +26,12 @@ def sign_in_as(page, live_server, sub: str) -> None:
 
 def test_admin_signs_in_opens_admin_and_signs_out(page, live_server, local_stack, screenshot):
     sign_in_as(page, live_server, "admin")
-    assert page.get_by_role("heading", name="Your account").is_visible()
-    assert page.locator(".roles").get_by_text("ADMIN", exact=True).is_visible()
+    expect(page.get_by_role("heading", name="Your account")).to_be_visible()
+    expect(page.locator(".roles").get_by_text("ADMIN", exact=True)).to_be_visible()
     screenshot(page, "account-admin")
 
     page.get_by_role("link", name="Admin site").click()
-    assert page.get_by_role("heading", name="Manage the portal").is_visible()
+    expect(page.get_by_role("heading", name="Manage the portal")).to_be_visible()
     screenshot(page, "admin-index")
 
     page.goto(live_server.url + "/")
@@ -39,16 +40,16 @@ def test_admin_signs_in_opens_admin_and_signs_out(page, live_server, local_stack
     page.wait_for_url(re.compile(re.escape(local_stack.issuer) + r"/oauth2/end_session"))
     page.get_by_role("button", name="End session").click()
     page.wait_for_url(live_server.url + "/")
-    assert page.get_by_role("link", name="Sign in with your company account").is_visible()
+    expect(page.get_by_role("link", name="Sign in with your company account")).to_be_visible()
 
 
 def test_nobody_sees_the_no_access_page(page, live_server, screenshot):
     sign_in_as(page, live_server, "nobody")
-    assert page.get_by_text("No role yet").is_visible()
+    expect(page.get_by_text("No role yet")).to_be_visible()
     screenshot(page, "account-no-role")
     response = page.goto(live_server.url + "/admin/")
     assert response.status == 403
-    assert page.get_by_role("heading", name="You don't have access to this page").is_visible()
+    expect(page.get_by_role("heading", name="You don't have access to this page")).to_be_visible()
     screenshot(page, "admin-403-no-role")
     page.set_viewport_size({"width": 390, "height": 844})
     screenshot(page, "admin-403-no-role-phone")
