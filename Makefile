@@ -34,6 +34,7 @@ test: install-dev
 
 bench: install-dev
 	$(PY) -m bench.oidc_bench
+	$(PY) -m bench.orders_bench $(BENCH_ARGS)
 
 lint: install-dev
 	$(PY) -m ruff check .

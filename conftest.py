@@ -27,6 +27,9 @@ from devstack.servers import (
     wait_until_up,
 )
 
+# Our own test OpenID provider (`op`) and settings pointed at it (`op_settings`).
+pytest_plugins = ["accounts.tests.fixtures"]
+
 ROOT = Path(__file__).resolve().parent
 TEST_OUTPUT = ROOT / "test-output"
 CHROMIUM = Path("/usr/bin/chromium")

@@ -1,4 +1,7 @@
-"""Re-check signed-in browser sessions with the provider every OIDC_SESSION_REFRESH_SECONDS."""
+"""Re-check signed-in browser sessions with the provider every OIDC_SESSION_REFRESH_SECONDS.
+
+Also hands the roles synced at sign-in to `roles_of`, so pages need no query to learn them.
+"""
 
 from django.http import HttpResponseRedirect
 
@@ -16,6 +19,9 @@ class SessionRefreshMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
+        roles = request.session.get(signin.SESSION_ROLES)
+        if roles is not None and request.user.is_authenticated:
+            request.user._portal_roles = frozenset(roles)
         if (
             request.method == "GET"
             and request.user.is_authenticated

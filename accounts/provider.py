@@ -80,14 +80,14 @@ def clear_caches() -> None:
         _last_jwks_refetch.clear()
 
 
-def _setting(name: str, default: Any) -> Any:
+def setting(name: str, default: Any) -> Any:
     """Read a setting at call time, because tests override settings."""
     return getattr(settings, name, default)
 
 
-def _issuer() -> str:
+def configured_issuer() -> str:
     """The configured issuer, exactly as tokens must carry it."""
-    issuer = _setting("OIDC_ISSUER", "")
+    issuer = setting("OIDC_ISSUER", "")
     if not issuer:
         raise ImproperlyConfigured("OIDC_ISSUER is not set")
     return issuer
@@ -95,19 +95,19 @@ def _issuer() -> str:
 
 def _ttl() -> float:
     """How long discovery and JWKS documents stay fresh."""
-    return float(_setting("OIDC_DISCOVERY_TTL_SECONDS", 3600))
+    return float(setting("OIDC_DISCOVERY_TTL_SECONDS", 3600))
 
 
 def _min_refetch() -> float:
     """Least time between two JWKS refetches caused by unknown key ids."""
-    return float(_setting("OIDC_JWKS_MIN_REFETCH_SECONDS", 60))
+    return float(setting("OIDC_JWKS_MIN_REFETCH_SECONDS", 60))
 
 
 def provider_request(
     kind: str, method: str, url: str, *, expect_json: bool = True, **kw: Any
 ) -> requests.Response:
     """Make one HTTP call to the provider, counted under `kind`; 4xx answers are returned."""
-    timeout = kw.pop("timeout", float(_setting("OIDC_HTTP_TIMEOUT", 5)))
+    timeout = kw.pop("timeout", float(setting("OIDC_HTTP_TIMEOUT", 5)))
     provider_calls[kind] += 1
     try:
         response = requests.request(method, url, timeout=timeout, **kw)
@@ -173,7 +173,7 @@ def _refresh(store: dict[str, _Cached], key: str, fetch: Any, kind: str) -> Any:
 
 def _discovered() -> dict[str, Any]:
     """The provider's discovery document as published (cached, no overrides)."""
-    issuer = _issuer()
+    issuer = configured_issuer()
     with _discovery_lock:
         return _refresh(_discovery, issuer, lambda: _fetch_discovery(issuer), "discovery")
 
@@ -182,7 +182,7 @@ def get_provider_metadata() -> dict[str, Any]:
     """The discovery document with any explicit OIDC_OP_* endpoint settings applied."""
     metadata = dict(_discovered())
     for key, setting_name in ENDPOINT_SETTINGS.items():
-        override = _setting(setting_name, None)
+        override = setting(setting_name, None)
         if override:
             metadata[key] = override
     return metadata
@@ -193,7 +193,7 @@ def endpoint(name: str, *, required: bool = True) -> str:
     if name not in ENDPOINT_SETTINGS:
         raise ValueError(f"unknown endpoint {name!r}; expected one of {sorted(ENDPOINT_SETTINGS)}")
     # An explicit setting wins, and then the discovery document need not be fetched for it.
-    url = _setting(ENDPOINT_SETTINGS[name], None) or _discovered().get(name) or ""
+    url = setting(ENDPOINT_SETTINGS[name], None) or _discovered().get(name) or ""
     if not isinstance(url, str):
         raise ProviderError(f"the provider's {name} is not a URL")
     if required and not url:

@@ -27,6 +27,7 @@ SESSION_ID_TOKEN = "oidc_id_token"  # noqa: S105 - a session key, not a secret
 SESSION_ACCESS_TOKEN = "oidc_access_token"  # noqa: S105 - a session key
 SESSION_REFRESH_DUE = "oidc_id_token_expiration"  # mozilla-django-oidc's name, kept on purpose
 SESSION_CLAIMS = "oidc_claims_used"
+SESSION_ROLES = "portal_roles"  # as synced at the last sign-in or refresh; saves a query
 
 
 class SignInFailed(Exception):

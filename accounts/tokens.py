@@ -11,11 +11,18 @@ from collections import OrderedDict
 from typing import Any
 
 import jwt
-from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
 
-from accounts.provider import ProviderError, TokenError, endpoint, get_signing_key, provider_request
+from accounts.provider import (
+    ProviderError,
+    TokenError,
+    configured_issuer,
+    endpoint,
+    get_signing_key,
+    provider_request,
+    setting,
+)
 
 __all__ = [
     "ProviderError",
@@ -48,35 +55,22 @@ _JWT_REASONS: tuple[tuple[type[jwt.PyJWTError], str], ...] = (
 )
 
 
-def _setting(name: str, default: Any) -> Any:
-    """Read a setting at call time, because tests override settings."""
-    return getattr(settings, name, default)
-
-
 def _client_id() -> str:
     """Our client id (OIDC_RP_CLIENT_ID, mozilla-django-oidc's name, set from OIDC_CLIENT_ID)."""
-    client_id = _setting("OIDC_RP_CLIENT_ID", None)
+    client_id = setting("OIDC_RP_CLIENT_ID", None)
     if not client_id:
         raise ImproperlyConfigured("OIDC_CLIENT_ID is not set")
     return client_id
 
 
-def _issuer() -> str:
-    """The configured issuer, exactly as tokens must carry it."""
-    issuer = _setting("OIDC_ISSUER", "")
-    if not issuer:
-        raise ImproperlyConfigured("OIDC_ISSUER is not set")
-    return issuer
-
-
 def _leeway() -> float:
     """Allowed clock difference between us and the provider."""
-    return float(_setting("OIDC_CLOCK_LEEWAY_SECONDS", 60))
+    return float(setting("OIDC_CLOCK_LEEWAY_SECONDS", 60))
 
 
 def _allowed_algorithms() -> list[str]:
     """The configured signature algorithms, minus any that can never be safe here."""
-    configured = _setting("OIDC_SIGN_ALGS", ["RS256", "ES256"])
+    configured = setting("OIDC_SIGN_ALGS", ["RS256", "ES256"])
     return [alg for alg in configured if not _is_forbidden_alg(alg)]
 
 
@@ -122,7 +116,7 @@ def _decode(
             key,
             algorithms=[alg],
             audience=audience,
-            issuer=_issuer(),
+            issuer=configured_issuer(),
             leeway=_leeway(),
             options={"require": require, "verify_iat": True},
         )
@@ -186,7 +180,7 @@ class _ValidatedTokens:
             return entry[1]
 
     def put(self, token: str, claims: dict[str, Any]) -> None:
-        ttl = float(_setting("OIDC_ACCESS_TOKEN_CACHE_SECONDS", 300))
+        ttl = float(setting("OIDC_ACCESS_TOKEN_CACHE_SECONDS", 300))
         until = min(float(claims["exp"]), time.time() + ttl)
         with self._lock:
             self._entries[token] = (until, claims)
@@ -211,7 +205,7 @@ def validate_access_token(token: str) -> dict[str, Any]:
     ):
         raise TokenError("the token is malformed")
     # Keyed with the settings it was checked against, so a changed configuration never reuses it.
-    cache_key = f"{_issuer()}\n{_setting('OIDC_API_AUDIENCE', '')}\n{token}"
+    cache_key = f"{configured_issuer()}\n{setting('OIDC_API_AUDIENCE', '')}\n{token}"
     cached = validated_access_tokens.get(cache_key)
     if cached is not None:
         return dict(cached)
@@ -225,7 +219,7 @@ def validate_access_token(token: str) -> dict[str, Any]:
 
 def _validate_jwt_access_token(token: str, header: dict[str, Any]) -> dict[str, Any]:
     """Validate a JWT access token locally against the provider's keys."""
-    audience = _setting("OIDC_API_AUDIENCE", None)
+    audience = setting("OIDC_API_AUDIENCE", None)
     if not audience:
         raise ImproperlyConfigured("OIDC_API_AUDIENCE is not set")
     return _decode(token, audience=audience, require=["iss", "aud", "exp"], header=header)
@@ -233,7 +227,7 @@ def _validate_jwt_access_token(token: str, header: dict[str, Any]) -> dict[str, 
 
 def _opaque_cache_key(token: str) -> str:
     """A cache key that never contains the token itself."""
-    digest = hashlib.sha256(f"{_issuer()}\n{token}".encode()).hexdigest()
+    digest = hashlib.sha256(f"{configured_issuer()}\n{token}".encode()).hexdigest()
     return f"oidc:userinfo:{digest}"
 
 
@@ -251,7 +245,7 @@ def _validate_opaque_token(token: str) -> dict[str, Any]:
         endpoint("userinfo_endpoint"),
         headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
     )
-    ttl = int(_setting("OIDC_OPAQUE_TOKEN_CACHE_SECONDS", 300))
+    ttl = int(setting("OIDC_OPAQUE_TOKEN_CACHE_SECONDS", 300))
     if response.status_code in (400, 401, 403):
         if ttl > 0:
             cache.set(key, _INVALID_OPAQUE, min(ttl, _NEGATIVE_CACHE_SECONDS))

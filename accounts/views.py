@@ -10,6 +10,7 @@ from django.contrib import auth
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
@@ -92,8 +93,11 @@ class CallbackView(OIDCAuthenticationCallbackView):
             }
             auth.login(request, user)  # a new session key: no session fixation
             request.session.update(tokens)
+        request.session[signin.SESSION_ROLES] = sorted(roles_of(user))
         signin.mark_session_fresh(request)
-        return HttpResponseRedirect(next_path or settings.LOGIN_REDIRECT_URL)
+        # Without a role the orders page would only say "no access": show the account instead.
+        landing = settings.LOGIN_REDIRECT_URL if roles_of(user) else reverse("account")
+        return HttpResponseRedirect(next_path or landing)
 
 
 @require_http_methods(["GET", "POST"])

@@ -116,7 +116,7 @@ AUTHENTICATION_BACKENDS = ["accounts.backends.PortalOIDCBackend"]
 if ADMIN_BREAK_GLASS_LOGIN:
     AUTHENTICATION_BACKENDS.append("django.contrib.auth.backends.ModelBackend")
 LOGIN_URL = "/oidc/authenticate/"
-LOGIN_REDIRECT_URL = "/account/"  # becomes /orders/ once the orders pages exist
+LOGIN_REDIRECT_URL = "/orders/"
 LOGOUT_REDIRECT_URL = "/"
 
 # OpenID Connect (Okta or any standard provider). Endpoints come from the issuer's discovery
@@ -132,6 +132,7 @@ OIDC_API_AUDIENCE = env.str("OIDC_API_AUDIENCE", default="api://default")
 OIDC_SIGN_ALGS = env.list("OIDC_SIGN_ALGS", default=["RS256", "ES256"])
 OIDC_SESSION_REFRESH_SECONDS = env.int("OIDC_SESSION_REFRESH_SECONDS", default=900)
 SUPPORT_CONTACT = env.str("SUPPORT_CONTACT", default="your IT help desk")
+CURRENCY = env.str("CURRENCY", default="EUR")
 OIDC_OP_AUTHORIZATION_ENDPOINT = env.str("OIDC_OP_AUTHORIZATION_ENDPOINT", default="")
 OIDC_OP_TOKEN_ENDPOINT = env.str("OIDC_OP_TOKEN_ENDPOINT", default="")
 OIDC_OP_USER_ENDPOINT = env.str("OIDC_OP_USER_ENDPOINT", default="")

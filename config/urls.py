@@ -6,6 +6,7 @@ from config import views
 urlpatterns = [
     path("", views.home, name="home"),
     path("", include("accounts.urls")),
+    path("", include("orders.urls")),
     path("admin/", admin.site.urls),
 ]
 

@@ -89,6 +89,7 @@ def main() -> int:
             region=settings.S3_REGION,
         )
         _manage("seed_demo_users", str(USERS_FILE))
+        _manage("seed_orders", "--count", "300", "--if-empty")  # once: not again on each run
         _print_banner(servers[0].url, servers[1].url, settings.S3_BUCKET)
         app = subprocess.Popen(
             [sys.executable, "manage.py", "runserver", f"127.0.0.1:{APP_PORT}"], cwd=ROOT

@@ -17,15 +17,19 @@ def _fresh_provider_caches():
     provider.clear_caches()
 
 
-def sign_in_as(page, live_server, sub: str) -> None:
+def sign_in_as(page, live_server, sub: str, *, lands_on: str) -> None:
+    """Sign in from the home page (no `next`): people with a role land on their orders, people
+    without one on their account page."""
     page.goto(live_server.url + "/")
     page.get_by_role("link", name="Sign in with your company account").click()
     page.get_by_role("button", name=f"Authorize as {sub}").click()
-    page.wait_for_url(re.compile(re.escape(live_server.url) + r"/account/$"))
+    page.wait_for_url(re.compile(re.escape(live_server.url + lands_on) + "$"))
 
 
 def test_admin_signs_in_opens_admin_and_signs_out(page, live_server, local_stack, screenshot):
-    sign_in_as(page, live_server, "admin")
+    sign_in_as(page, live_server, "admin", lands_on="/orders/")
+    expect(page.get_by_role("heading", name="All orders")).to_be_visible()
+    page.get_by_role("link", name="Account", exact=True).click()
     expect(page.get_by_role("heading", name="Your account")).to_be_visible()
     expect(page.locator(".roles").get_by_text("ADMIN", exact=True)).to_be_visible()
     screenshot(page, "account-admin")
@@ -44,7 +48,7 @@ def test_admin_signs_in_opens_admin_and_signs_out(page, live_server, local_stack
 
 
 def test_nobody_sees_the_no_access_page(page, live_server, screenshot):
-    sign_in_as(page, live_server, "nobody")
+    sign_in_as(page, live_server, "nobody", lands_on="/account/")
     expect(page.get_by_text("No role yet")).to_be_visible()
     screenshot(page, "account-no-role")
     response = page.goto(live_server.url + "/admin/")

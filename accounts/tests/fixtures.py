@@ -1,3 +1,5 @@
+"""OIDC test fixtures shared by every app's tests (registered in the root conftest.py)."""
+
 from collections.abc import Iterator
 from typing import Any
 

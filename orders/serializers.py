@@ -1,0 +1,55 @@
+"""Orders as JSON-ready dicts for the API: money as decimal strings, times in UTC ending in Z."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from django.urls import reverse
+
+from orders.models import Order, OrderLine
+
+
+def money(amount: Decimal) -> str:
+    """A decimal string with two places ("19.98"): floats would round money."""
+    return f"{amount:.2f}"
+
+
+def utc_timestamp(moment: datetime) -> str:
+    """ISO 8601 in UTC with a Z, to the second: "2026-03-01T09:30:00Z"."""
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def line_to_dict(line: OrderLine) -> dict:
+    return {
+        "sku": line.sku,
+        "product": line.name,
+        "quantity": line.quantity,
+        "unit_price": money(line.unit_price),
+        "line_total": money(line.line_total),
+    }
+
+
+def order_to_dict(order: Order, *, request=None) -> dict:
+    """One order with its lines; prefetch `lines` and select `owner` to avoid a query per order."""
+    path = reverse("api_order", args=[order.number])
+    return {
+        "number": order.number,
+        "url": request.build_absolute_uri(path) if request is not None else path,
+        "status": order.status,
+        "currency": order.currency,
+        "total": money(order.total),
+        "owner": order.owner.email,
+        "created": utc_timestamp(order.created),
+        "updated": utc_timestamp(order.updated),
+        "lines": [line_to_dict(line) for line in order.lines.all()],
+    }
+
+
+def orders_page_to_dict(orders: list[Order], *, next_cursor, previous_cursor, request=None):
+    """A page of the order list: newest first, `next` leads to older orders (null at the end)."""
+    return {
+        "results": [order_to_dict(order, request=request) for order in orders],
+        "next": next_cursor,
+        "previous": previous_cursor,
+    }

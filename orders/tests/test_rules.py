@@ -1,0 +1,212 @@
+"""The order rules themselves: pipeline, visibility, placing, status changes, idempotency."""
+
+from decimal import Decimal
+
+import pytest
+
+from accounts import roles
+from accounts.services import user_set_roles, user_upsert_from_claims
+from orders.models import InvalidTransition, Order, OrderEvent, Product
+from orders.selectors import (
+    BadCursor,
+    orders_page,
+    orders_search,
+    orders_visible_to,
+    status_changes_allowed,
+)
+from orders.services import (
+    IdempotencyConflict,
+    NotAllowed,
+    OrderRejected,
+    order_change_status,
+    order_place,
+    order_place_idempotent,
+    request_fingerprint,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def make_user(sub, *user_roles):
+    user = user_upsert_from_claims(
+        issuer="https://op.example", claims={"sub": sub, "email": f"{sub}@example.com"}
+    )
+    user_set_roles(user=user, roles=set(user_roles))
+    return user
+
+
+@pytest.fixture
+def people():
+    return {
+        "alice": make_user("alice", roles.USER),
+        "bob": make_user("bob", roles.USER),
+        "admin": make_user("admin", roles.ADMIN, roles.USER),
+        "nobody": make_user("nobody"),
+    }
+
+
+@pytest.fixture
+def products():
+    Product.objects.create(sku="WIDGET-1", name="Widget", unit_price=Decimal("9.99"))
+    Product.objects.create(sku="GADGET-2", name="Gadget", unit_price=Decimal("25.00"))
+    Product.objects.create(sku="OLD-3", name="Old thing", unit_price=Decimal("1.00"), active=False)
+
+
+def test_pipeline_allows_exactly_the_documented_transitions():
+    order = Order(status="pending")
+    assert order.next_statuses() == ("paid", "cancelled")
+    for status, allowed in [
+        ("paid", ("shipped", "cancelled")),
+        ("shipped", ("delivered",)),
+        ("delivered", ()),
+        ("cancelled", ()),
+    ]:
+        assert Order(status=status).next_statuses() == allowed
+    with pytest.raises(InvalidTransition, match="can't become delivered"):
+        Order(status="pending", number="ORD-X").check_transition("delivered")
+    with pytest.raises(InvalidTransition, match="not an order status"):
+        Order(status="pending").check_transition("lost")
+
+
+def test_prices_and_totals_come_from_the_catalog(people, products):
+    order = order_place(owner=people["alice"], lines=[("WIDGET-1", 2), ("GADGET-2", 1)])
+    assert order.total == Decimal("44.98")
+    assert order.currency == "EUR"
+    assert [(line.sku, line.unit_price, line.line_total) for line in order.lines.all()] == [
+        ("WIDGET-1", Decimal("9.99"), Decimal("19.98")),
+        ("GADGET-2", Decimal("25.00"), Decimal("25.00")),
+    ]
+    event = OrderEvent.objects.get(order=order)
+    assert (event.actor, event.from_status, event.to_status) == (people["alice"], "", "pending")
+
+
+def test_later_price_changes_do_not_rewrite_orders(people, products):
+    order = order_place(owner=people["alice"], lines=[("WIDGET-1", 1)])
+    Product.objects.filter(sku="WIDGET-1").update(unit_price=Decimal("99.00"), name="Renamed")
+    line = Order.objects.get(pk=order.pk).lines.get()
+    assert (line.unit_price, line.name) == (Decimal("9.99"), "Widget")
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        ([], "at least one line"),
+        ([("NOPE-9", 1)], "unknown or unavailable product: NOPE-9"),
+        ([("OLD-3", 1)], "unknown or unavailable product: OLD-3"),
+        ([("WIDGET-1", 0)], "at least 1"),
+        ([("WIDGET-1", 1001)], "at most 1000"),
+        ([("WIDGET-1", True)], "whole number"),
+    ],
+)
+def test_unacceptable_orders_are_rejected_and_nothing_is_saved(people, products, lines, message):
+    with pytest.raises(OrderRejected, match=message):
+        order_place(owner=people["alice"], lines=lines)
+    assert not Order.objects.exists()
+
+
+def test_someone_without_a_role_cannot_place_orders(people, products):
+    with pytest.raises(NotAllowed):
+        order_place(owner=people["nobody"], lines=[("WIDGET-1", 1)])
+
+
+def test_visibility_is_own_orders_for_users_and_all_for_admins(people, products):
+    mine = order_place(owner=people["alice"], lines=[("WIDGET-1", 1)])
+    theirs = order_place(owner=people["bob"], lines=[("WIDGET-1", 1)])
+    assert list(orders_visible_to(people["alice"])) == [mine]
+    assert set(orders_visible_to(people["admin"])) == {mine, theirs}
+    assert not orders_visible_to(people["nobody"]).exists()
+
+
+def test_owner_may_only_cancel_a_pending_order(people, products):
+    order = order_place(owner=people["alice"], lines=[("WIDGET-1", 1)])
+    assert status_changes_allowed(user=people["alice"], order=order) == ("cancelled",)
+    with pytest.raises(NotAllowed):
+        order_change_status(order=order, to_status="paid", actor=people["alice"])
+    order, changed = order_change_status(order=order, to_status="cancelled", actor=people["alice"])
+    assert changed
+    assert order.status == "cancelled"
+    order, changed = order_change_status(order=order, to_status="cancelled", actor=people["alice"])
+    assert not changed  # repeating the current status is a no-op, not an error
+    assert order.events.count() == 2
+
+
+def test_owner_cannot_cancel_once_paid(people, products):
+    order = order_place(owner=people["alice"], lines=[("WIDGET-1", 1)])
+    order_change_status(order=order, to_status="paid", actor=people["admin"])
+    with pytest.raises(InvalidTransition, match="only pending orders can be cancelled"):
+        order_change_status(order=order, to_status="cancelled", actor=people["alice"])
+
+
+def test_admin_moves_orders_along_the_pipeline_with_history(people, products):
+    order = order_place(owner=people["alice"], lines=[("WIDGET-1", 1)])
+    for status in ("paid", "shipped", "delivered"):
+        order, changed = order_change_status(order=order, to_status=status, actor=people["admin"])
+        assert changed
+    with pytest.raises(InvalidTransition):
+        order_change_status(order=order, to_status="paid", actor=people["admin"])
+    history = [(e.from_status, e.to_status) for e in order.events.all()]
+    assert history == [("", "pending"), ("pending", "paid"), ("paid", "shipped"),
+                       ("shipped", "delivered")]  # fmt: skip
+    assert Order.objects.get(pk=order.pk).status == "delivered"
+
+
+def test_another_user_cannot_change_an_order(people, products):
+    order = order_place(owner=people["bob"], lines=[("WIDGET-1", 1)])
+    with pytest.raises(NotAllowed):
+        order_change_status(order=order, to_status="cancelled", actor=people["alice"])
+    assert Order.objects.get(pk=order.pk).status == "pending"
+
+
+def test_idempotency_key_gives_one_order_per_key(people, products):
+    body = {"lines": [{"sku": "WIDGET-1", "quantity": 2}]}
+    fingerprint = request_fingerprint(body)
+    first, created = order_place_idempotent(
+        owner=people["alice"], key="k1", body_fingerprint=fingerprint, lines=[("WIDGET-1", 2)]
+    )
+    again, created_again = order_place_idempotent(
+        owner=people["alice"], key="k1", body_fingerprint=fingerprint, lines=[("WIDGET-1", 2)]
+    )
+    assert (created, created_again) == (True, False)
+    assert again.pk == first.pk
+    assert Order.objects.count() == 1
+    with pytest.raises(IdempotencyConflict):
+        order_place_idempotent(
+            owner=people["alice"], key="k1", body_fingerprint="other", lines=[("WIDGET-1", 3)]
+        )
+    # Keys are per user: bob's "k1" is his own.
+    _, bob_created = order_place_idempotent(
+        owner=people["bob"], key="k1", body_fingerprint=fingerprint, lines=[("WIDGET-1", 2)]
+    )
+    assert bob_created
+
+
+def test_keyset_pages_walk_every_order_once_in_both_directions(people, products):
+    placed = [order_place(owner=people["alice"], lines=[("WIDGET-1", 1)]) for _ in range(12)]
+    newest_first = sorted(placed, key=lambda o: (o.created, o.pk), reverse=True)
+    orders = orders_search(user=people["alice"])
+    seen, cursor, pages = [], "", []
+    while True:
+        page = orders_page(orders, cursor=cursor, size=5)
+        pages.append(page)
+        seen += page.orders
+        if not page.older:
+            break
+        cursor = page.older
+    assert [o.pk for o in seen] == [o.pk for o in newest_first]
+    assert pages[0].newer is None
+    back = orders_page(orders, cursor=pages[-1].newer, size=5)
+    assert [o.pk for o in back.orders] == [o.pk for o in pages[-2].orders]
+
+
+def test_a_forged_cursor_is_refused(people):
+    with pytest.raises(BadCursor):
+        orders_page(orders_search(user=people["alice"]), cursor="not-a-cursor")
+
+
+def test_admin_search_by_number_or_owner_email(people, products):
+    mine = order_place(owner=people["alice"], lines=[("WIDGET-1", 1)])
+    order_place(owner=people["bob"], lines=[("WIDGET-1", 1)])
+    assert list(orders_search(user=people["admin"], query=mine.number)) == [mine]
+    assert list(orders_search(user=people["admin"], query="alice@example.com")) == [mine]
+    # For a USER the search box does not widen or narrow anything beyond their own orders.
+    assert list(orders_search(user=people["bob"], query=mine.number)) != [mine]
