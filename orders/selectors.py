@@ -85,15 +85,19 @@ def orders_search(*, user, status: str = "", query: str = "") -> QuerySet[Order]
     query = query.strip()
     if query and has_role(user, ADMIN):
         orders = orders.filter(
-            Q(number__iexact=query) | Q(owner__email__iexact=query) | Q(owner__username=query)
+            # Numbers are stored upper-case: an exact match can use the unique index.
+            Q(number=query.upper()) | Q(owner__email__iexact=query) | Q(owner__username=query)
         )
     return orders
 
 
-def orders_page(orders: QuerySet[Order], *, cursor: str = "", size: int = PAGE_SIZE) -> Page:
+def orders_page(
+    orders: QuerySet[Order], *, cursor: str = "", size: int = PAGE_SIZE, with_owner: bool = True
+) -> Page:
     """Keyset pagination on (created, id): the same cost on page 1 and page 40,000."""
     size = max(1, min(size, MAX_PAGE_SIZE))
-    orders = orders.select_related("owner")
+    if with_owner:
+        orders = orders.select_related("owner")
     if not cursor:
         rows = list(orders.order_by("-created", "-id")[: size + 1])
         has_newer = False
@@ -101,15 +105,21 @@ def orders_page(orders: QuerySet[Order], *, cursor: str = "", size: int = PAGE_S
         rows = rows[:size]
     else:
         direction, created, pk = _decode_cursor(cursor)
+        # The created__lte/gte bound lets the database seek in the (created, id) index; the
+        # OR alone is only a filter, which at 1M orders reads every row before the cursor.
         if direction == "older":
             after = Q(created__lt=created) | Q(created=created, id__lt=pk)
-            rows = list(orders.filter(after).order_by("-created", "-id")[: size + 1])
+            rows = list(
+                orders.filter(after, created__lte=created).order_by("-created", "-id")[: size + 1]
+            )
             has_older = len(rows) > size
             rows = rows[:size]
             has_newer = True
         else:
             before = Q(created__gt=created) | Q(created=created, id__gt=pk)
-            rows = list(orders.filter(before).order_by("created", "id")[: size + 1])
+            rows = list(
+                orders.filter(before, created__gte=created).order_by("created", "id")[: size + 1]
+            )
             has_newer = len(rows) > size
             rows = list(reversed(rows[:size]))
             has_older = True

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.decorators import role_required
 from accounts.roles import ADMIN, USER, has_role
 from orders.models import InvalidTransition, Order
+from orders.presenters import order_rows, order_rows_html
 from orders.selectors import (
     BadCursor,
     order_get_visible,
@@ -58,16 +59,20 @@ def order_list(request):
     query = request.GET.get("q", "").strip()[:200] if is_admin else ""
     orders = orders_search(user=request.user, status=status, query=query)
     try:
-        page = orders_page(orders, cursor=request.GET.get("cursor", ""))
+        page = orders_page(orders, cursor=request.GET.get("cursor", ""), with_owner=is_admin)
     except BadCursor as error:
         messages.error(request, capfirst(str(error)))
-        page = orders_page(orders)
+        page = orders_page(orders, with_owner=is_admin)
     filters = {"status": status, "q": query}
     return render(
         request,
         "orders/order_list.html",
         {
             "page": page,
+            "rows": bool(page.orders),
+            "rows_html": order_rows_html(
+                order_rows(page.orders, with_owner=is_admin), with_owner=is_admin
+            ),
             "is_admin": is_admin,
             "status": status,
             "query": query,

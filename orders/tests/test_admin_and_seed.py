@@ -110,6 +110,22 @@ def test_change_list_count_is_capped(client, alice, admin_user, place_order, mon
     assert response.context["cl"].result_count == 3  # "more than 2", found without counting all
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="pg_class estimate: PostgreSQL")
+def test_unfiltered_count_on_postgresql_is_the_planner_estimate(alice, place_order, monkeypatch):
+    monkeypatch.setattr(orders_admin, "COUNT_CAP", 2)
+    for _ in range(4):
+        place_order(alice)
+    with connection.cursor() as cursor:
+        cursor.execute('ANALYZE "orders_order"')
+    with CaptureQueriesContext(connection) as queries:
+        unfiltered = orders_admin.CappedCountPaginator(Order.objects.all(), 50).count
+        filtered = orders_admin.CappedCountPaginator(Order.objects.filter(owner=alice), 50).count
+    assert unfiltered == 4  # ANALYZE of a tiny table counts it exactly
+    assert filtered == 3  # filtered: counted, but only up to the cap
+    assert "reltuples" in queries.captured_queries[0]["sql"]
+    assert not any(counts_whole_order_table(q["sql"]) for q in queries.captured_queries)
+
+
 def test_change_list_sorts_only_by_created_with_id_as_tie_breaker(client, admin_user):
     client.force_login(admin_user)
     response = client.get(CHANGELIST, {"o": "5"})  # column 5 is `created`, ascending

@@ -1,0 +1,18 @@
+"""Settings for bench/orders_bench.py: the portal's own settings plus a bare view to compare with.
+
+The bench runs the app as production does (DEBUG off, sessions in Redis, gunicorn); only the
+URLconf, the static files folder and the cache key prefix differ, so it can clean up after itself.
+"""
+
+import os
+from pathlib import Path
+
+from config.settings import *  # noqa: F403
+from config.settings import CACHES as PORTAL_CACHES
+
+ROOT_URLCONF = "bench.urls"
+if os.environ.get("BENCH_STATIC_ROOT"):
+    STATIC_ROOT = Path(os.environ["BENCH_STATIC_ROOT"])
+CACHES = {
+    "default": {**PORTAL_CACHES["default"], "KEY_PREFIX": os.environ.get("BENCH_CACHE_PREFIX", "")}
+}
