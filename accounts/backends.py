@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
+from django.core.cache import cache
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from requests.auth import HTTPBasicAuth
 
@@ -19,6 +20,18 @@ from accounts.services import user_set_roles, user_upsert_from_claims
 from accounts.tokens import claim_at_path, validate_id_token
 
 logger = logging.getLogger(__name__)
+
+# Pages read the signed-in user from the cache (Redis in production) instead of PostgreSQL.
+# Any save or delete of the user drops the entry (accounts.apps), so changes apply at once.
+USER_CACHE_SECONDS = 300
+
+
+def user_cache_key(user_id) -> str:
+    return f"portal:user:{user_id}"
+
+
+def forget_cached_user(sender, instance, **kwargs) -> None:
+    cache.delete(user_cache_key(instance.pk))
 
 
 def roles_claim(*claim_sets: dict):
@@ -82,6 +95,20 @@ class PortalOIDCBackend(OIDCAuthenticationBackend):
             settings.OIDC_ROLES_CLAIM: groups,
         }
         return user
+
+    def get_user(self, user_id):
+        """The signed-in user for a session, from the cache when possible; None if deactivated.
+
+        mozilla-django-oidc's own get_user skips the is_active check that Django's backend
+        makes, so an account disabled in the admin kept its sessions; here it loses them.
+        """
+        key = user_cache_key(user_id)
+        user = cache.get(key)
+        if user is None:
+            user = self.UserModel.objects.filter(pk=user_id).first()
+            if user is not None:
+                cache.set(key, user, USER_CACHE_SECONDS)
+        return user if user is not None and self.user_can_authenticate(user) else None
 
     def get_token_pair(self, request, *, code: str, code_verifier: str) -> dict:
         """Exchange the code (with the PKCE verifier) for an id_token and an access token."""

@@ -67,3 +67,24 @@ def test_seed_demo_users_creates_every_role(settings):
     assert roles_of(by_sub["admin"]) == {"ADMIN", "USER"}
     assert roles_of(by_sub["alice"]) == {"USER"}
     assert roles_of(by_sub["nobody"]) == set()
+
+
+@pytest.mark.django_db
+def test_a_deactivated_user_loses_their_session_at_once(client):
+    user = user_upsert_from_claims(issuer="https://a", claims={"sub": "gone"})
+    client.force_login(user, backend="accounts.backends.PortalOIDCBackend")
+    assert client.get("/account/").status_code == 200  # also puts the user in the cache
+    user.is_active = False
+    user.save()  # drops the cached copy
+    response = client.get("/account/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/oidc/authenticate/")
+
+
+@pytest.mark.django_db
+def test_pages_see_changes_to_the_user_at_once(client):
+    user = user_upsert_from_claims(issuer="https://a", claims={"sub": "x", "given_name": "Old"})
+    client.force_login(user, backend="accounts.backends.PortalOIDCBackend")
+    assert "Old" in client.get("/account/").content.decode()
+    user_upsert_from_claims(issuer="https://a", claims={"sub": "x", "given_name": "New"})
+    assert "New" in client.get("/account/").content.decode()
