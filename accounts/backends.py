@@ -136,12 +136,7 @@ class PortalOIDCBackend(OIDCAuthenticationBackend):
 
     def get_userinfo(self, access_token, id_token, payload):
         """The provider's user details for this access token (one call, JSON only)."""
-        response = provider.provider_request(
-            "userinfo",
-            "GET",
-            provider.endpoint("userinfo_endpoint"),
-            headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"},
-        )
+        response = provider.userinfo_response(access_token)
         if response.status_code != 200:
             raise ProviderError(
                 f"the provider refused the user details (HTTP {response.status_code})"

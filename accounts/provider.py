@@ -128,6 +128,16 @@ def provider_request(
     return response
 
 
+def userinfo_response(access_token: str) -> requests.Response:
+    """Ask the userinfo endpoint about an access token; the caller judges the status."""
+    return provider_request(
+        "userinfo",
+        "GET",
+        endpoint("userinfo_endpoint"),
+        headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"},
+    )
+
+
 def _get_json(kind: str, url: str) -> dict[str, Any]:
     """GET a JSON document that must come back with HTTP 200."""
     response = provider_request(kind, "GET", url, headers={"Accept": "application/json"})

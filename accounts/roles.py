@@ -4,6 +4,8 @@ Roles are Django groups of the same name (created by a data migration), so the a
 permission checks see them like any other group.
 """
 
+from functools import lru_cache
+
 from django.conf import settings
 
 USER = "USER"
@@ -11,7 +13,8 @@ ADMIN = "ADMIN"
 ALL_ROLES = (USER, ADMIN)
 
 
-def parse_role_map(text: str) -> dict[str, set[str]]:
+@lru_cache(maxsize=8)
+def parse_role_map(text: str) -> dict[str, frozenset[str]]:
     """Parse `OIDC_ROLE_MAP` ("portal-admins=ADMIN,portal-users=USER") into group -> roles."""
     mapping: dict[str, set[str]] = {}
     for item in filter(None, (part.strip() for part in text.split(","))):
@@ -23,7 +26,7 @@ def parse_role_map(text: str) -> dict[str, set[str]]:
                 f"with ROLE one of {', '.join(ALL_ROLES)}"
             )
         mapping.setdefault(group.strip(), set()).add(role)
-    return mapping
+    return {group: frozenset(roles) for group, roles in mapping.items()}
 
 
 def roles_for_groups(groups) -> set[str]:

@@ -18,10 +18,9 @@ from accounts.provider import (
     ProviderError,
     TokenError,
     configured_issuer,
-    endpoint,
     get_signing_key,
-    provider_request,
     setting,
+    userinfo_response,
 )
 
 __all__ = [
@@ -239,12 +238,7 @@ def _validate_opaque_token(token: str) -> dict[str, Any]:
         return dict(cached)
     if cached == _INVALID_OPAQUE:
         raise TokenError(_INVALID_OPAQUE)
-    response = provider_request(
-        "userinfo",
-        "GET",
-        endpoint("userinfo_endpoint"),
-        headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-    )
+    response = userinfo_response(token)
     ttl = int(setting("OIDC_OPAQUE_TOKEN_CACHE_SECONDS", 300))
     if response.status_code in (400, 401, 403):
         if ttl > 0:

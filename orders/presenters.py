@@ -17,12 +17,8 @@ from orders.models import Order
 STATUS_LABELS = dict(Order.Status.choices)
 
 
-def local_time_text(moment) -> str:
-    """ "26 Nov 2026, 08:15 CET": the portal's time zone, always named."""
-    return _time_text(timezone.localtime(moment))
-
-
 def _time_text(local) -> str:
+    """ "26 Nov 2026, 08:15 CET": a local time with its zone named (as the |date filters do)."""
     return f"{local.day} {local:%b %Y, %H:%M} {local.tzname()}"
 
 
