@@ -95,6 +95,32 @@ def local_stack(tmp_path_factory) -> LocalStack:
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _test_client_sees_jinja2_templates():
+    """Django's test client fills response.templates and response.context from a signal that
+    only its own template engine sends; the portal's pages are Jinja2, so send it for them too."""
+    from django.template.backends import jinja2 as backend
+    from django.test.signals import template_rendered
+
+    original = backend.Template.render
+
+    def render(self, context=None, request=None):
+        template_rendered.send(sender=self, template=self.template, context=dict(context or {}))
+        return original(self, context, request)
+
+    backend.Template.render = render
+    yield
+    backend.Template.render = original
+
+
+@pytest.fixture(autouse=True)
+def _forget_recently_served_users():
+    """A user one test signed in must never serve the next: ids come back after a rollback."""
+    from accounts.backends import forget_recently_served_users
+
+    forget_recently_served_users()
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _settings_use_local_stack(local_stack):
     """Every test talks to this session's servers, never to the ones `make run` started."""
     storages = {

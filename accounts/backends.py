@@ -6,7 +6,9 @@ from the per-process caches in accounts.provider.
 
 from __future__ import annotations
 
+import copy
 import logging
+import time
 
 from django.conf import settings
 from django.core.cache import cache
@@ -24,6 +26,11 @@ logger = logging.getLogger(__name__)
 # Pages read the signed-in user from the cache (Redis in production) instead of PostgreSQL.
 # Any save or delete of the user drops the entry (accounts.apps), so changes apply at once.
 USER_CACHE_SECONDS = 300
+# Each process also keeps the users it served in the last few seconds, which saves every page a
+# Redis round trip. The process that saves a user forgets it at once; others within this time,
+# so an account deactivated in the admin site is refused everywhere at most this much later.
+USER_PROCESS_CACHE_SECONDS = 5
+_recently_served: dict[str, tuple[float, object]] = {}
 
 
 def user_cache_key(user_id) -> str:
@@ -31,7 +38,31 @@ def user_cache_key(user_id) -> str:
 
 
 def forget_cached_user(sender, instance, **kwargs) -> None:
+    _recently_served.pop(str(instance.pk), None)
     cache.delete(user_cache_key(instance.pk))
+
+
+def forget_recently_served_users() -> None:
+    """Empty this process's short-lived copies (tests: ids come back after a rollback)."""
+    _recently_served.clear()
+
+
+def _user_from_caches(user_model, user_id):
+    key = str(user_id)
+    now = time.monotonic()
+    recent = _recently_served.get(key)
+    if recent is not None and recent[0] > now:
+        return copy.copy(recent[1])  # every request gets its own instance to change
+    user = cache.get(user_cache_key(key))
+    if user is None:
+        user = user_model.objects.filter(pk=user_id).first()
+        if user is not None:
+            cache.set(user_cache_key(key), user, USER_CACHE_SECONDS)
+    if len(_recently_served) > 10_000:  # a bound, not an eviction policy
+        _recently_served.clear()
+    if user is not None:
+        _recently_served[key] = (now + USER_PROCESS_CACHE_SECONDS, copy.copy(user))
+    return user
 
 
 def roles_claim(*claim_sets: dict):
@@ -102,12 +133,7 @@ class PortalOIDCBackend(OIDCAuthenticationBackend):
         mozilla-django-oidc's own get_user skips the is_active check that Django's backend
         makes, so an account disabled in the admin kept its sessions; here it loses them.
         """
-        key = user_cache_key(user_id)
-        user = cache.get(key)
-        if user is None:
-            user = self.UserModel.objects.filter(pk=user_id).first()
-            if user is not None:
-                cache.set(key, user, USER_CACHE_SECONDS)
+        user = _user_from_caches(self.UserModel, user_id)
         return user if user is not None and self.user_can_authenticate(user) else None
 
     def get_token_pair(self, request, *, code: str, code_verifier: str) -> dict:

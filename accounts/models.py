@@ -3,6 +3,11 @@ from django.db import models
 from django.db.models import Q
 
 
+def display_name(*, first_name: str, last_name: str, email: str, username: str) -> str:
+    """What the portal calls a person: their full name, else their email, else their username."""
+    return f"{first_name} {last_name}".strip() or email or username
+
+
 class User(AbstractUser):
     """A person, known by the provider that vouches for them and their `sub` there.
 
@@ -28,4 +33,9 @@ class User(AbstractUser):
 
     @property
     def display_name(self) -> str:
-        return self.get_full_name() or self.email or self.username
+        return display_name(
+            first_name=self.first_name,
+            last_name=self.last_name,
+            email=self.email,
+            username=self.username,
+        )

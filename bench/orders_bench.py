@@ -156,11 +156,11 @@ def signed_in_cookie(user) -> str:
 
 def page_cursor(user, pages_in: int) -> str:
     """The `cursor` of page `pages_in` of the user's order list (keyset: page 1 has none)."""
-    from orders.selectors import orders_page, orders_search
+    from orders.selectors import orders_page
 
     cursor = ""
     for _ in range(pages_in - 1):
-        page = orders_page(orders_search(user=user), cursor=cursor)
+        page = orders_page(user=user, cursor=cursor)
         if not page.older:
             raise RuntimeError(f"{user} has fewer than {pages_in} pages of orders")
         cursor = page.older
@@ -168,15 +168,13 @@ def page_cursor(user, pages_in: int) -> str:
 
 
 def cursor_at(user, offset: int) -> str:
-    """A cursor for the page that starts about `offset` orders into the user's list."""
-    from django.db.models import Q
+    """A cursor for the page that starts `offset` orders into the user's list."""
+    from types import SimpleNamespace
 
-    from orders.selectors import orders_page, orders_search
+    from orders.selectors import _encode_cursor, orders_visible_to
 
-    orders = orders_search(user=user).order_by("-created", "-id")
-    row = orders.values("created", "id")[offset]
-    start = Q(created__lt=row["created"]) | Q(created=row["created"], id__lte=row["id"])
-    return orders_page(orders.filter(start)).older
+    newer = orders_visible_to(user).order_by("-created", "-id").values("created", "id")[offset - 1]
+    return _encode_cursor("older", SimpleNamespace(**newer))
 
 
 class Gunicorn:

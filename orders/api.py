@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from functools import wraps
 
 from django.core.exceptions import RequestDataTooBig
-from django.db.models import prefetch_related_objects
 from django.http import HttpResponse, JsonResponse, RawPostDataException
 from django.shortcuts import render
 from django.urls import reverse
@@ -26,8 +25,8 @@ from orders.selectors import (
     PAGE_SIZE,
     BadCursor,
     order_get_visible,
+    order_lines_of,
     orders_page,
-    orders_search,
 )
 from orders.serializers import order_to_dict, orders_page_to_dict
 from orders.services import (
@@ -259,14 +258,14 @@ def orders_collection(request):
     if request.method == "POST":
         return _order_create(request)
     params = parse_list_query(request.GET)
-    orders = orders_search(user=request.user, status=params.status, query=params.query)
-    page = orders_page(orders, cursor=params.cursor, size=params.limit)
-    prefetch_related_objects(page.orders, "lines")  # one query for the whole page
-    return JsonResponse(
-        orders_page_to_dict(
-            page.orders, next_cursor=page.older, previous_cursor=page.newer, request=request
-        )
+    page = orders_page(
+        user=request.user,
+        status=params.status,
+        query=params.query,
+        cursor=params.cursor,
+        size=params.limit,
     )
+    return JsonResponse(orders_page_to_dict(page, order_lines_of(page.orders), request=request))
 
 
 def _order_create(request):

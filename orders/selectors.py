@@ -6,24 +6,44 @@ import base64
 import binascii
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
+from typing import NamedTuple
 
-from django.db.models import Q, QuerySet
+from django.db import connection
+from django.db.models import QuerySet
 
-from accounts.models import User
+from accounts.models import User, display_name
 from accounts.roles import ADMIN, USER, has_role
-from orders.models import Order, Product
+from orders.models import Order, OrderLine, Product
 
 PAGE_SIZE = 25
 MAX_PAGE_SIZE = 100
 
 
-def orders_visible_to(user) -> QuerySet[Order]:
-    """The one rule: ADMIN sees every order, USER their own, anyone else none."""
+@dataclass(frozen=True)
+class OrderScope:
+    """Whose orders someone may see: everybody's (owner_id None) or one owner's."""
+
+    owner_id: int | None
+
+
+def order_scope(user) -> OrderScope | None:
+    """The one rule: ADMIN sees every order, USER their own, anyone else none (None)."""
     if has_role(user, ADMIN):
-        return Order.objects.all()
+        return OrderScope(owner_id=None)
     if has_role(user, USER):
-        return Order.objects.filter(owner=user)
-    return Order.objects.none()
+        return OrderScope(owner_id=user.pk)
+    return None
+
+
+def orders_visible_to(user) -> QuerySet[Order]:
+    """The orders `order_scope` allows, as a queryset (order pages, API and admin)."""
+    scope = order_scope(user)
+    if scope is None:
+        return Order.objects.none()
+    if scope.owner_id is None:
+        return Order.objects.all()
+    return Order.objects.filter(owner_id=scope.owner_id)
 
 
 def order_get_visible(*, user, number: str) -> Order | None:
@@ -57,13 +77,13 @@ class BadCursor(ValueError):
 
 @dataclass(frozen=True)
 class Page:
-    orders: list[Order]
+    orders: list[OrderRow]
     newer: str | None  # cursor for the page before this one (newer orders), if any
     older: str | None  # cursor for the page after this one (older orders), if any
 
 
-def _encode_cursor(direction: str, order: Order) -> str:
-    raw = f"{direction}|{order.created.isoformat()}|{order.pk}"
+def _encode_cursor(direction: str, order: OrderRow) -> str:
+    raw = f"{direction}|{order.created.isoformat()}|{order.id}"
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
@@ -78,15 +98,9 @@ def _decode_cursor(cursor: str) -> tuple[str, datetime, int]:
         raise BadCursor("this page link is not valid; start again from the first page") from error
 
 
-def orders_search(*, user, status: str = "", query: str = "") -> QuerySet[Order]:
-    """The orders a user sees, filtered by status and (for ADMIN) by number or owner email."""
-    orders = orders_visible_to(user)
-    if status:
-        orders = orders.filter(status=status)
-    query = query.strip()
-    if query and has_role(user, ADMIN):
-        orders = orders_matching(orders, query)
-    return orders
+def owner_ids_with_email(email: str) -> list[int]:
+    """The accounts with exactly this email (any case); at most 50, for a search box."""
+    return list(User.objects.filter(email__iexact=email).values_list("pk", flat=True)[:50])
 
 
 def orders_matching(orders: QuerySet[Order], query: str) -> QuerySet[Order]:
@@ -98,45 +112,148 @@ def orders_matching(orders: QuerySet[Order], query: str) -> QuerySet[Order]:
     """
     query = query.strip()
     if "@" in query:
-        owners = User.objects.filter(email__iexact=query).values_list("pk", flat=True)[:50]
-        return orders.filter(owner_id__in=list(owners))
+        return orders.filter(owner_id__in=owner_ids_with_email(query))
     return orders.filter(number=query.upper())
 
 
-def orders_page(
-    orders: QuerySet[Order], *, cursor: str = "", size: int = PAGE_SIZE, with_owner: bool = True
-) -> Page:
-    """Keyset pagination on (created, id): the same cost on page 1 and page 40,000."""
-    size = max(1, min(size, MAX_PAGE_SIZE))
-    if with_owner:
-        orders = orders.select_related("owner")
-    if not cursor:
-        rows = list(orders.order_by("-created", "-id")[: size + 1])
-        has_newer = False
-        has_older = len(rows) > size
-        rows = rows[:size]
-    else:
-        direction, created, pk = _decode_cursor(cursor)
-        # The created__lte/gte bound lets the database seek in the (created, id) index; the
-        # OR alone is only a filter, which at 1M orders reads every row before the cursor.
-        if direction == "older":
-            after = Q(created__lt=created) | Q(created=created, id__lt=pk)
-            rows = list(
-                orders.filter(after, created__lte=created).order_by("-created", "-id")[: size + 1]
+class OrderRow(NamedTuple):
+    """One order as lists show it: no lines, the owner's name and email alongside."""
+
+    id: int
+    number: str
+    status: str
+    total: Decimal
+    currency: str
+    created: datetime
+    updated: datetime
+    owner_id: int
+    owner_email: str
+    owner_name: str
+
+
+# The list's one statement, written out: on the busiest page, building and compiling it with
+# the ORM took three times as long as running it (0.55 of 0.75 ms per request).
+_ORDER_COLUMNS = "o.id, o.number, o.status, o.total, o.currency, o.created, o.updated, o.owner_id"
+_OWNER_COLUMNS = "u.email, u.first_name, u.last_name, u.username"
+_CONVERTED = {3: "total", 5: "created", 6: "updated"}  # columns the database may hand back raw
+_converters_by_vendor: dict[str, list] = {}
+
+
+def _converters(connection) -> list:
+    """Django's own per-backend conversions of the list's money and time columns.
+
+    PostgreSQL needs none; SQLite returns naive times and floats, which Django makes aware
+    and Decimal. Asking Django keeps this exactly what the ORM would have returned.
+    """
+    found = _converters_by_vendor.get(connection.vendor)
+    if found is None:
+        found = []
+        for index, name in _CONVERTED.items():
+            column = Order._meta.get_field(name).get_col("o")
+            functions = connection.ops.get_db_converters(column)
+            functions += column.get_db_converters(connection)
+            if functions:
+                found.append((index, column, functions))
+        _converters_by_vendor[connection.vendor] = found
+    return found
+
+
+def _order_rows(sql: str, params: list, *, owner: tuple[str, str] | None) -> list[OrderRow]:
+    """Rows for `sql`; `owner` is (email, name) when every row has the same owner, else each
+    record ends with that owner's columns (_OWNER_COLUMNS)."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        records = cursor.fetchall()
+    converters = _converters(connection)
+    rows = []
+    for record in records:
+        if converters:
+            record = list(record)
+            for index, column, functions in converters:
+                for function in functions:
+                    record[index] = function(record[index], column, connection)
+        if owner is None:
+            *order, email, first_name, last_name, username = record
+            name = display_name(
+                first_name=first_name, last_name=last_name, email=email, username=username
             )
-            has_older = len(rows) > size
-            rows = rows[:size]
-            has_newer = True
+            rows.append(OrderRow(*order, owner_email=email, owner_name=name))
         else:
-            before = Q(created__gt=created) | Q(created=created, id__gt=pk)
-            rows = list(
-                orders.filter(before, created__gte=created).order_by("created", "id")[: size + 1]
-            )
-            has_newer = len(rows) > size
-            rows = list(reversed(rows[:size]))
-            has_older = True
+            rows.append(OrderRow(*record, owner_email=owner[0], owner_name=owner[1]))
+    return rows
+
+
+def orders_page(
+    *, user, status: str = "", query: str = "", cursor: str = "", size: int = PAGE_SIZE
+) -> Page:
+    """A page of the orders `order_scope` lets this user see, newest first, filtered by status
+    and (ADMIN only) by number or owner email.
+
+    Keyset pagination on (created, id): the same cost on page 1 and page 40,000.
+    """
+    size = max(1, min(size, MAX_PAGE_SIZE))
+    direction, created, pk = _decode_cursor(cursor) if cursor else ("older", None, None)
+    scope = order_scope(user)
+    if scope is None:
+        return Page(orders=[], newer=None, older=None)
+    where, params = [], []
+    if scope.owner_id is not None:
+        where.append("o.owner_id = %s")
+        params.append(scope.owner_id)
+    if status:
+        where.append("o.status = %s")
+        params.append(status)
+    query = query.strip()
+    if query and scope.owner_id is None:
+        if "@" in query:
+            owners = owner_ids_with_email(query)
+            if not owners:
+                return Page(orders=[], newer=None, older=None)
+            where.append(f"o.owner_id IN ({', '.join(['%s'] * len(owners))})")
+            params += owners
+        else:
+            where.append("o.number = %s")
+            params.append(query.upper())
+    if created is not None:
+        created = connection.ops.adapt_datetimefield_value(created)
+        # The created <=/>= bound lets the database seek in the (created, id) index; the OR
+        # alone is only a filter, which at 1M orders reads every row before the cursor.
+        if direction == "older":
+            where.append("o.created <= %s AND (o.created < %s OR (o.created = %s AND o.id < %s))")
+        else:
+            where.append("o.created >= %s AND (o.created > %s OR (o.created = %s AND o.id > %s))")
+        params += [created, created, created, pk]
+    if scope.owner_id is None:
+        columns = f"{_ORDER_COLUMNS}, {_OWNER_COLUMNS}"
+        join = f"JOIN {User._meta.db_table} u ON u.id = o.owner_id"
+        owner = None
+    else:  # one owner: the one asking, whose name and email are at hand
+        columns, join, owner = _ORDER_COLUMNS, "", (user.email, user.display_name)
+    order = "DESC" if direction == "older" else "ASC"
+    # Only constant SQL and placeholders are joined here; every value travels in params.
+    sql = (
+        f"SELECT {columns} FROM {Order._meta.db_table} o {join} "  # noqa: S608
+        f"WHERE {' AND '.join(where) or '1 = 1'} "
+        f"ORDER BY o.created {order}, o.id {order} LIMIT %s"
+    )
+    rows = _order_rows(sql, [*params, size + 1], owner=owner)
+    more = len(rows) > size
+    rows = rows[:size]
+    if direction == "older":
+        has_newer, has_older = created is not None, more
+    else:
+        rows.reverse()
+        has_newer, has_older = more, True
     return Page(
         orders=rows,
         newer=_encode_cursor("newer", rows[0]) if rows and has_newer else None,
         older=_encode_cursor("older", rows[-1]) if rows and has_older else None,
     )
+
+
+def order_lines_of(rows: list[OrderRow]) -> dict[int, list[OrderLine]]:
+    """The lines of these orders by order id, in one query (for the API's list)."""
+    lines: dict[int, list[OrderLine]] = {row.id: [] for row in rows}
+    for line in OrderLine.objects.filter(order_id__in=list(lines)).order_by("order_id", "id"):
+        lines[line.order_id].append(line)
+    return lines

@@ -8,6 +8,7 @@ from decimal import Decimal
 from django.urls import reverse
 
 from orders.models import Order, OrderLine
+from orders.selectors import OrderRow, Page
 
 
 def money(amount: Decimal) -> str:
@@ -32,6 +33,15 @@ def line_to_dict(line: OrderLine) -> dict:
 
 def order_to_dict(order: Order, *, request=None) -> dict:
     """One order with its lines; prefetch `lines` and select `owner` to avoid a query per order."""
+    return _order_dict(order, order.owner.email, order.lines.all(), request)
+
+
+def order_row_to_dict(row: OrderRow, lines: list[OrderLine], *, request=None) -> dict:
+    """An order from a list page (selectors.orders_page) with the lines fetched for it."""
+    return _order_dict(row, row.owner_email, lines, request)
+
+
+def _order_dict(order: Order | OrderRow, owner_email: str, lines, request) -> dict:
     path = reverse("api_order", args=[order.number])
     return {
         "number": order.number,
@@ -39,17 +49,20 @@ def order_to_dict(order: Order, *, request=None) -> dict:
         "status": order.status,
         "currency": order.currency,
         "total": money(order.total),
-        "owner": order.owner.email,
+        "owner": owner_email,
         "created": utc_timestamp(order.created),
         "updated": utc_timestamp(order.updated),
-        "lines": [line_to_dict(line) for line in order.lines.all()],
+        "lines": [line_to_dict(line) for line in lines],
     }
 
 
-def orders_page_to_dict(orders: list[Order], *, next_cursor, previous_cursor, request=None):
+def orders_page_to_dict(page: Page, lines_by_order: dict[int, list[OrderLine]], *, request=None):
     """A page of the order list: newest first, `next` leads to older orders (null at the end)."""
     return {
-        "results": [order_to_dict(order, request=request) for order in orders],
-        "next": next_cursor,
-        "previous": previous_cursor,
+        "results": [
+            order_row_to_dict(row, lines_by_order.get(row.id, []), request=request)
+            for row in page.orders
+        ],
+        "next": page.older,
+        "previous": page.newer,
     }

@@ -39,7 +39,13 @@ def test_admin_signs_in_opens_admin_and_signs_out(page, live_server, local_stack
     screenshot(page, "admin-index")
 
     page.goto(live_server.url + "/")
-    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("link", name="Sign out").click()
+    # Signing out ends the company sign-in too, so the portal confirms first.
+    expect(
+        page.get_by_text("signs you out of the portal and of your company sign-in")
+    ).to_be_visible()
+    screenshot(page, "sign-out-confirm")
+    page.get_by_role("button", name="Sign out now").click()
     # The provider asks to confirm ending its session, then sends the user back to our home.
     page.wait_for_url(re.compile(re.escape(local_stack.issuer) + r"/oauth2/end_session"))
     page.get_by_role("button", name="End session").click()

@@ -88,3 +88,32 @@ def test_pages_see_changes_to_the_user_at_once(client):
     assert "Old" in client.get("/account/").content.decode()
     user_upsert_from_claims(issuer="https://a", claims={"sub": "x", "given_name": "New"})
     assert "New" in client.get("/account/").content.decode()
+
+
+@pytest.mark.django_db
+def test_other_processes_refuse_a_deactivated_user_within_seconds(monkeypatch):
+    """Another process doesn't hear of the save; its short-lived copy runs out instead."""
+    from accounts import backends
+
+    user = user_upsert_from_claims(issuer="https://a", claims={"sub": "elsewhere"})
+    backend = backends.PortalOIDCBackend()
+    assert backend.get_user(user.pk) is not None
+    # As another process would see it: saved without this process's signal handler running.
+    User.objects.filter(pk=user.pk).update(is_active=False)
+    backends.cache.delete(backends.user_cache_key(user.pk))
+    assert backend.get_user(user.pk) is not None  # still this process's copy
+    later = backends.time.monotonic() + backends.USER_PROCESS_CACHE_SECONDS + 0.1
+    monkeypatch.setattr(backends.time, "monotonic", lambda: later)
+    assert backend.get_user(user.pk) is None
+
+
+@pytest.mark.django_db
+def test_each_request_gets_its_own_user_object():
+    from accounts import backends
+
+    user = user_upsert_from_claims(issuer="https://a", claims={"sub": "shared"})
+    backend = backends.PortalOIDCBackend()
+    first, second = backend.get_user(user.pk), backend.get_user(user.pk)
+    assert first is not second
+    first._portal_roles = frozenset({"ADMIN"})
+    assert not hasattr(second, "_portal_roles")

@@ -29,9 +29,18 @@ def test_header_shows_signed_in_user_roles_and_sign_out(client, alice):
     html = client.get("/").content.decode()
     assert "Alice" in html
     assert '<span class="role-badge">USER</span>' in html
-    assert 'action="/oidc/logout/"' in html
-    assert "Sign out" in html
+    assert '<a class="button button-secondary" href="/oidc/logout/">Sign out</a>' in html
     assert "Admin site" not in html  # only ADMIN sees the link
+
+
+def test_sign_out_link_leads_to_a_confirmation_that_posts(client, alice):
+    """Signing out ends the company sign-in too, so the header's link asks first."""
+    client.force_login(alice)
+    html = client.get("/oidc/logout/").content.decode()
+    assert "signs you out of the portal and of your company sign-in" in html
+    assert '<form method="post" action="/oidc/logout/">' in html
+    assert 'name="csrfmiddlewaretoken"' in html
+    assert client.get("/").wsgi_request.user.is_authenticated  # looking did not sign out
 
 
 def test_unknown_page_gets_friendly_404(client):

@@ -1,0 +1,48 @@
+"""The PostgreSQL health check that reads the socket instead of sending SELECT 1."""
+
+import time
+
+import pytest
+from django.db import connection, connections
+
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL only"),
+]
+
+
+def test_a_connection_the_server_ended_is_replaced_before_the_next_query():
+    other = connections.create_connection("default")
+    try:
+        other.ensure_connection()
+        assert other.is_usable()
+        pid = other.connection.info.backend_pid
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+        deadline = time.monotonic() + 5
+        while other.is_usable() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not other.is_usable()
+
+        # What Django does before a request's first query when CONN_HEALTH_CHECKS is on.
+        other.health_check_enabled, other.health_check_done = True, False
+        other.close_if_health_check_failed()
+        with other.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            assert cursor.fetchone() == (1,)
+        assert other.connection.info.backend_pid != pid
+    finally:
+        other.close()
+
+
+def test_an_idle_healthy_connection_passes_the_check():
+    other = connections.create_connection("default")
+    try:
+        other.ensure_connection()
+        with other.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+        for _ in range(3):
+            assert other.is_usable()
+    finally:
+        other.close()
