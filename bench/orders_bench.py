@@ -277,8 +277,8 @@ def profile_list_request(path: str, cookie: str, requests: int = 300) -> None:
         "roles lookup": roles.roles_of,
         "orders_page (SQL + rows)": selectors.orders_page,
         "  of it psycopg execute": psycopg.Cursor.execute,
-        "page rendering": Template.render,
-        "  of it the 25 rows": presenters.order_rows_html,
+        "the 25 rows' HTML": presenters.order_rows_html,
+        "page rendering (Jinja2)": Template.render,
     }
     print("  share of the profiled request time (cProfile inflates Python-heavy parts):")
     for label, function in parts.items():
