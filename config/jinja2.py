@@ -46,6 +46,9 @@ def static_url(path: str) -> str:
 
 
 def environment(**options) -> Environment:
+    # Block tags leave no blank lines or indentation behind: smaller pages, same markup.
+    options.setdefault("trim_blocks", True)
+    options.setdefault("lstrip_blocks", True)
     env = Environment(**options)  # noqa: S701 - Django's backend passes autoescape=True
     env.globals.update(static=static_url, url=url)
     env.filters.update(local_time=local_time, iso_time=iso_time, capfirst=capfirst)
