@@ -73,6 +73,11 @@ def test_alice_places_and_cancels_an_order_and_admin_marks_another_paid(
     expect(page.get_by_role("button", name="Cancel order")).to_have_count(0)
     expect(page.locator(".facts .status-badge")).to_have_text("Cancelled")
 
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.goto(live_server.url + "/api/")
+    expect(page.get_by_role("heading", name="Orders API")).to_be_visible()
+    screenshot(page, "api-docs")
+
     admin_context = browser.new_context(viewport={"width": 1280, "height": 800})
     try:
         admin_page = admin_context.new_page()
