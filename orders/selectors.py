@@ -98,22 +98,33 @@ def _decode_cursor(cursor: str) -> tuple[str, datetime, int]:
         raise BadCursor("this page link is not valid; start again from the first page") from error
 
 
-def owner_ids_with_email(email: str) -> list[int]:
-    """The accounts with exactly this email (any case); at most 50, for a search box."""
-    return list(User.objects.filter(email__iexact=email).values_list("pk", flat=True)[:50])
+@dataclass(frozen=True)
+class OrderSearch:
+    """What an ADMIN's search box asks for: an exact order number, or the owners with an email.
+
+    Each is one index lookup: numbers are stored upper-case (unique index), and owners are
+    found first, so their orders come from the (owner, created, id) index. An OR across the
+    join would let the database walk all orders newest-first looking for a match.
+    """
+
+    number: str | None = None
+    owner_ids: tuple[int, ...] = ()
+
+
+def order_search(query: str) -> OrderSearch:
+    query = query.strip()
+    if "@" in query:
+        owners = User.objects.filter(email__iexact=query).values_list("pk", flat=True)[:50]
+        return OrderSearch(owner_ids=tuple(owners))
+    return OrderSearch(number=query.upper())
 
 
 def orders_matching(orders: QuerySet[Order], query: str) -> QuerySet[Order]:
-    """An exact order number, or the orders of the owner with this exact email.
-
-    Each case is one index lookup: numbers are stored upper-case (unique index), and owners are
-    found first, so the orders come from the (owner, created, id) index. An OR across the join
-    would let the database walk all orders newest-first looking for a match.
-    """
-    query = query.strip()
-    if "@" in query:
-        return orders.filter(owner_id__in=owner_ids_with_email(query))
-    return orders.filter(number=query.upper())
+    """`orders` narrowed to what the search box asks for (the admin site's search)."""
+    search = order_search(query)
+    if search.number is not None:
+        return orders.filter(number=search.number)
+    return orders.filter(owner_id__in=search.owner_ids)
 
 
 class OrderRow(NamedTuple):
@@ -205,15 +216,15 @@ def orders_page(
         params.append(status)
     query = query.strip()
     if query and scope.owner_id is None:
-        if "@" in query:
-            owners = owner_ids_with_email(query)
-            if not owners:
-                return Page(orders=[], newer=None, older=None)
-            where.append(f"o.owner_id IN ({', '.join(['%s'] * len(owners))})")
-            params += owners
-        else:
+        search = order_search(query)
+        if search.number is not None:
             where.append("o.number = %s")
-            params.append(query.upper())
+            params.append(search.number)
+        elif search.owner_ids:
+            where.append(f"o.owner_id IN ({', '.join(['%s'] * len(search.owner_ids))})")
+            params += search.owner_ids
+        else:
+            return Page(orders=[], newer=None, older=None)
     if created is not None:
         created = connection.ops.adapt_datetimefield_value(created)
         # The created <=/>= bound lets the database seek in the (created, id) index; the OR
