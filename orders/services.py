@@ -41,9 +41,11 @@ def _normalised_lines(lines) -> list[tuple[str, int]]:
     for sku, quantity in lines:
         if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
             raise OrderRejected(f"the quantity of {sku} must be a whole number of at least 1")
+        merged[sku] = merged.get(sku, 0) + quantity
+    # After merging: two lines of 600 are one line of 1,200.
+    for sku, quantity in merged.items():
         if quantity > MAX_QUANTITY:
             raise OrderRejected(f"the quantity of {sku} can be at most {MAX_QUANTITY}")
-        merged[sku] = merged.get(sku, 0) + quantity
     return list(merged.items())
 
 

@@ -534,6 +534,10 @@ BAD_ORDER_BODIES = {
     "quantity 0": ({"lines": [{"sku": "PEN-BLUE", "quantity": 0}]}, "invalid"),
     "quantity negative": ({"lines": [{"sku": "PEN-BLUE", "quantity": -3}]}, "invalid"),
     "quantity too big": ({"lines": [{"sku": "PEN-BLUE", "quantity": 10**6}]}, "invalid"),
+    "one SKU twice, too many in all": (
+        {"lines": [{"sku": "PEN-BLUE", "quantity": 600}, {"sku": "PEN-BLUE", "quantity": 600}]},
+        "invalid",
+    ),
     "no lines": ({"lines": []}, "invalid"),
     "lines missing": ({}, "invalid"),
     "quantity missing": ({"lines": [{"sku": "PEN-BLUE"}]}, "invalid"),

@@ -94,6 +94,8 @@ def test_later_price_changes_do_not_rewrite_orders(people, products):
         ([("OLD-3", 1)], "unknown or unavailable product: OLD-3"),
         ([("WIDGET-1", 0)], "at least 1"),
         ([("WIDGET-1", 1001)], "at most 1000"),
+        ([("WIDGET-1", 600), ("WIDGET-1", 600)], "at most 1000"),  # merged: 1,200
+        ([(f"SKU-{i}", 1) for i in range(51)], "at most 50 lines"),
         ([("WIDGET-1", True)], "whole number"),
     ],
 )
