@@ -35,14 +35,26 @@ def test_a_connection_the_server_ended_is_replaced_before_the_next_query():
         other.close()
 
 
-def test_an_idle_healthy_connection_passes_the_check():
+def test_an_idle_healthy_connection_passes_the_check_without_a_query(tmp_path):
+    from config.postgresql.base import DatabaseWrapper
+
     other = connections.create_connection("default")
+    assert isinstance(other, DatabaseWrapper)
     try:
         other.ensure_connection()
         with other.cursor() as cursor:
             cursor.execute("SELECT 1")
             cursor.fetchone()
-        for _ in range(3):
-            assert other.is_usable()
+        trace = tmp_path / "wire.log"
+        with trace.open("w") as out:
+            other.connection.pgconn.trace(out.fileno())
+            for _ in range(3):
+                assert other.is_usable()
+            out.flush()
+            assert trace.read_text() == ""  # nothing went over the wire
+            with other.cursor() as cursor:
+                cursor.execute("SELECT 1")  # while a query does show in the trace
+            other.connection.pgconn.untrace()
+        assert "SELECT 1" in trace.read_text()
     finally:
         other.close()
