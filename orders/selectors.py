@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -91,10 +91,14 @@ def _decode_cursor(cursor: str) -> tuple[str, datetime, int]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         direction, created, pk = raw.split("|")
-        if direction not in ("older", "newer"):
-            raise ValueError(direction)
-        return direction, datetime.fromisoformat(created), int(pk)
-    except (ValueError, binascii.Error, UnicodeDecodeError) as error:
+        moment, pk = datetime.fromisoformat(created), int(pk)
+        # A link someone edited by hand must be refused here, not overflow in the database.
+        if direction not in ("older", "newer") or moment.utcoffset() is None:
+            raise ValueError(raw)
+        if not 0 < pk < 2**63:
+            raise ValueError(pk)
+        return direction, moment.astimezone(UTC), pk
+    except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError) as error:
         raise BadCursor("this page link is not valid; start again from the first page") from error
 
 

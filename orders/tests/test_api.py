@@ -588,6 +588,18 @@ def test_bad_status_body_is_refused_with_its_code(
     [
         {"cursor": "not-a-cursor"},
         {"cursor": "b2xkZXJ8bm90LWEtZGF0ZXwx"},  # "older|not-a-date|1"
+        {
+            "cursor": "b2xkZXJ8OTk5OS0xMi0zMVQyMzo1OTo1OS0yMzo1OXwx"
+        },  # "older|9999-12-31T23:59:59-23:59|1": a time past year 9999 in UTC
+        {
+            "cursor": "b2xkZXJ8MjAyNC0wMS0wMVQwMDowMDowMCswMDowMHw5OTk5OTk5OTk5OTk5OTk5OTk5OTk5OQ"
+        },  # "older|2024-01-01T00:00:00+00:00|99999999999999999999999": an id beyond 64 bits
+        {
+            "cursor": "b2xkZXJ8MjAyNC0wMS0wMVQwMDowMDowMHw1"
+        },  # "older|2024-01-01T00:00:00|5": a time without its zone
+        {
+            "cursor": "b2xkZXJ8MjAyNC0wMS0wMVQwMDowMDowMCswMDowMHww"
+        },  # "older|2024-01-01T00:00:00+00:00|0": id 0
         {"limit": "0"},
         {"limit": "101"},
         {"limit": "ten"},

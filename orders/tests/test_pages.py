@@ -227,10 +227,19 @@ def test_page_links_keep_the_status_filter(client, alice, place_order):
     assert {o.status for o in response.context["page"].orders} == {"cancelled"}
 
 
-def test_a_bad_cursor_shows_a_message_and_the_first_page(client, alice, place_order):
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "not-a-cursor!",
+        "b2xkZXJ8OTk5OS0xMi0zMVQyMzo1OTo1OS0yMzo1OXwx",  # past year 9999 in UTC
+        # "older|2024-01-01T00:00:00+00:00|99999999999999999999999": an id beyond 64 bits
+        "b2xkZXJ8MjAyNC0wMS0wMVQwMDowMDowMCswMDowMHw5OTk5OTk5OTk5OTk5OTk5OTk5OTk5OQ",
+    ],
+)
+def test_a_bad_cursor_shows_a_message_and_the_first_page(client, alice, place_order, cursor):
     order = place_order(alice)
     client.force_login(alice)
-    response = client.get("/orders/", {"cursor": "not-a-cursor!"})
+    response = client.get("/orders/", {"cursor": cursor})
     assert response.status_code == 200
     assert "This page link is not valid" in response.content.decode()
     assert list_numbers(response) == [order.number]
