@@ -111,15 +111,14 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Django's backend, with a health check that looks at the socket instead of a SELECT 1.
     DATABASES["default"]["ENGINE"] = "config.postgresql"
-if DATABASES["default"]["ENGINE"] == "config.postgresql" and env.bool(
-    "DB_PREPARED_STATEMENTS", default=True
-):
-    # PostgreSQL spends longer planning our hot queries than running them; with server-side
-    # binding psycopg prepares a statement on its second use and each connection plans it once.
-    # Turn off (DB_PREPARED_STATEMENTS=0) behind a transaction-mode connection pooler.
-    DATABASES["default"].setdefault("OPTIONS", {}).update(
-        server_side_binding=True, prepare_threshold=2
-    )
+    if env.bool("DB_PREPARED_STATEMENTS", default=True):
+        # PostgreSQL spends longer planning our hot queries than running them; with server-side
+        # binding psycopg prepares a statement on its second use, and each connection plans it
+        # once. Turn off (DB_PREPARED_STATEMENTS=0) behind a transaction-mode connection pooler.
+        # Values given in DATABASE_URL's query string win.
+        options = DATABASES["default"].setdefault("OPTIONS", {})
+        options.setdefault("server_side_binding", True)
+        options.setdefault("prepare_threshold", 2)
 
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:

@@ -11,14 +11,22 @@ Django then reconnects before the request's first query, as with its own check.
 import select
 
 from django.db.backends.postgresql import base
+from psycopg import pq
+
+# A failed transaction (INERROR) or a lost connection (UNKNOWN) would fail SELECT 1 too.
+USABLE_STATES = (pq.TransactionStatus.IDLE, pq.TransactionStatus.INTRANS)
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
     def is_usable(self):
-        if self.connection is None or self.connection.closed:
+        connection = self.connection
+        if connection is None or connection.closed:
             return False
+        if connection.info.transaction_status not in USABLE_STATES:
+            return False
+        readable = select.poll()  # poll, unlike select, takes descriptors above 1024
         try:
-            readable, _, _ = select.select([self.connection.fileno()], [], [], 0)
+            readable.register(connection.fileno(), select.POLLIN)
+            return not readable.poll(0)
         except (OSError, ValueError):
             return False
-        return not readable

@@ -58,3 +58,18 @@ def test_an_idle_healthy_connection_passes_the_check_without_a_query(tmp_path):
         assert "SELECT 1" in trace.read_text()
     finally:
         other.close()
+
+
+def test_a_connection_stuck_in_a_failed_transaction_is_not_usable():
+    """SELECT 1 would fail on it too; the socket alone would not tell."""
+    from django.db import DatabaseError
+
+    other = connections.create_connection("default")
+    try:
+        other.ensure_connection()
+        other.set_autocommit(False)
+        with pytest.raises(DatabaseError), other.cursor() as cursor:
+            cursor.execute("SELECT 1 / 0")
+        assert not other.is_usable()
+    finally:
+        other.close()
