@@ -12,6 +12,7 @@ import time
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import transaction
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from requests.auth import HTTPBasicAuth
 
@@ -37,9 +38,16 @@ def user_cache_key(user_id) -> str:
     return f"portal:user:{user_id}"
 
 
-def forget_cached_user(sender, instance, **kwargs) -> None:
-    _recently_served.pop(str(instance.pk), None)
-    cache.delete(user_cache_key(instance.pk))
+def forget_cached_user(sender, instance, using=None, **kwargs) -> None:
+    user_id = instance.pk
+
+    def forget():
+        _recently_served.pop(str(user_id), None)
+        cache.delete(user_cache_key(user_id))
+
+    forget()
+    # Until the save commits, another request still reads the old row and may cache it again.
+    transaction.on_commit(forget, using=using)
 
 
 def forget_recently_served_users() -> None:

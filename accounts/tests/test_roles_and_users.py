@@ -117,3 +117,20 @@ def test_each_request_gets_its_own_user_object():
     assert first is not second
     first._portal_roles = frozenset({"ADMIN"})
     assert not hasattr(second, "_portal_roles")
+
+
+@pytest.mark.django_db
+def test_a_copy_cached_again_before_the_save_commits_is_dropped(django_capture_on_commit_callbacks):
+    """Another request may read the old row while the admin's save is still uncommitted."""
+    from accounts import backends
+
+    user = user_upsert_from_claims(issuer="https://a", claims={"sub": "racing"})
+    backend = backends.PortalOIDCBackend()
+    stale = backend.get_user(user.pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        user.is_active = False
+        user.save()
+        # As the other request would, with the row it read before the commit:
+        backends.cache.set(backends.user_cache_key(user.pk), stale)
+        backends._recently_served[str(user.pk)] = (backends.time.monotonic() + 5, stale)
+    assert backend.get_user(user.pk) is None
