@@ -20,7 +20,7 @@ STATUS_LABELS = {value: escape(label) for value, label in Order.Status.choices}
 
 def _owner_cell(row: OrderRow) -> str:
     email = ""
-    if row.owner_email != row.owner_name:
+    if row.owner_email and row.owner_email != row.owner_name:
         email = f'<br><span class="hint">{escape(row.owner_email)}</span>'
     return f'<td data-label="Owner">{escape(row.owner_name)}{email}</td>'
 
