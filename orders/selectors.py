@@ -46,12 +46,14 @@ def orders_visible_to(user) -> QuerySet[Order]:
     return Order.objects.filter(owner_id=scope.owner_id)
 
 
-def order_get_visible(*, user, number: str) -> Order | None:
-    """One order by number, or None when it doesn't exist or isn't the user's to see."""
+def order_get_visible(*, user, number: str, with_history: bool = False) -> Order | None:
+    """One order by number with its lines (and its events, for the order page), or None when
+    it doesn't exist or isn't the user's to see."""
+    related = ("lines", "events__actor") if with_history else ("lines",)
     return (
         orders_visible_to(user)
         .select_related("owner")
-        .prefetch_related("lines", "events__actor")
+        .prefetch_related(*related)
         .filter(number=number)
         .first()
     )

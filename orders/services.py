@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from accounts.roles import ADMIN, USER, has_role
 from orders.models import IdempotencyKey, InvalidTransition, Order, OrderEvent, OrderLine, Product
+from orders.selectors import status_changes_allowed
 
 MAX_LINES = 50
 MAX_QUANTITY = 1000
@@ -95,9 +96,7 @@ def order_place_idempotent(
     IdempotencyKey.objects.filter(user=owner, key=key, created__lt=cutoff).delete()
     existing = IdempotencyKey.objects.filter(user=owner, key=key).select_related("order").first()
     if existing is not None:
-        if existing.request_hash != body_fingerprint:
-            raise IdempotencyConflict("this Idempotency-Key was already used with another body")
-        return existing.order, False
+        return _replayed(existing, body_fingerprint), False
     try:
         with transaction.atomic():
             order = order_place(owner=owner, lines=lines)
@@ -107,12 +106,15 @@ def order_place_idempotent(
     except IntegrityError:
         # Two requests with the same key raced; the other one won and holds the order.
         existing = IdempotencyKey.objects.select_related("order").get(user=owner, key=key)
-        if existing.request_hash != body_fingerprint:
-            raise IdempotencyConflict(
-                "this Idempotency-Key was already used with another body"
-            ) from None
-        return existing.order, False
+        return _replayed(existing, body_fingerprint), False
     return order, True
+
+
+def _replayed(existing: IdempotencyKey, body_fingerprint: str) -> Order:
+    """The order a key already made, if this is the same request again."""
+    if existing.request_hash != body_fingerprint:
+        raise IdempotencyConflict("this Idempotency-Key was already used with another body")
+    return existing.order
 
 
 @transaction.atomic
@@ -125,13 +127,8 @@ def order_change_status(*, order: Order, to_status: str, actor) -> tuple[Order, 
     order = Order.objects.select_for_update().get(pk=order.pk)
     if to_status == order.status:
         return order, False
-    is_admin = has_role(actor, ADMIN)
-    owner_cancels = (
-        order.owner_id == actor.pk
-        and to_status == Order.Status.CANCELLED
-        and order.status == Order.Status.PENDING
-    )
-    if not (is_admin or owner_cancels):
+    allowed = has_role(actor, ADMIN) or to_status in status_changes_allowed(user=actor, order=order)
+    if not allowed:
         if order.owner_id == actor.pk and to_status == Order.Status.CANCELLED:
             raise InvalidTransition(
                 f"order {order.number} is {order.status}; only pending orders can be cancelled"

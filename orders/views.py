@@ -139,9 +139,9 @@ def order_new(request):
     )
 
 
-def _visible_order_or_404(request, number):
+def _visible_order_or_404(request, number, *, with_history=False):
     """Someone else's order is "not found", never "forbidden": its existence stays private."""
-    order = order_get_visible(user=request.user, number=number)
+    order = order_get_visible(user=request.user, number=number, with_history=with_history)
     if order is None:
         raise Http404("No such order")
     return order
@@ -151,7 +151,7 @@ def _visible_order_or_404(request, number):
 @role_required(USER, ADMIN)
 def order_detail(request, number):
     """GET /orders/<number>/: one order, its lines and history, and what may happen next."""
-    order = _visible_order_or_404(request, number)
+    order = _visible_order_or_404(request, number, with_history=True)
     actions = [
         (status, STATUS_BUTTONS[status])
         for status in status_changes_allowed(user=request.user, order=order)
