@@ -93,10 +93,11 @@ class CallbackView(OIDCAuthenticationCallbackView):
             }
             auth.login(request, user)  # a new session key: no session fixation
             request.session.update(tokens)
-        request.session[signin.SESSION_ROLES] = sorted(roles_of(user))
+        roles = roles_of(user)
+        request.session[signin.SESSION_ROLES] = sorted(roles)
         signin.mark_session_fresh(request)
         # Without a role the orders page would only say "no access": show the account instead.
-        landing = settings.LOGIN_REDIRECT_URL if roles_of(user) else reverse("account")
+        landing = settings.LOGIN_REDIRECT_URL if roles else reverse("account")
         return HttpResponseRedirect(next_path or landing)
 
 

@@ -17,7 +17,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.roles import ADMIN, USER, roles_of
-from orders.api import ERROR_CODES
+from orders.api import ERROR_CODES, EXCEPTION_ERRORS
 from orders.models import IdempotencyKey, Order, OrderEvent
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("op_settings", "catalog")]
@@ -633,6 +633,10 @@ def test_wrong_method_is_405_with_allow(client, token_for, alice, method, path, 
 
 
 def test_every_error_code_of_the_closed_list_has_one_status():
+    assert len(ERROR_STATUS) == len(ERROR_CODES)  # no code listed twice
+    assert {(status, code) for status, code in EXCEPTION_ERRORS.values()} <= {
+        (status, code) for code, status in ERROR_STATUS.items()
+    }
     assert ERROR_STATUS == {
         "bad_request": 400,
         "unauthenticated": 401,

@@ -79,6 +79,8 @@ def test_people_with_the_user_role_may_use_every_page(client, pages, alice, name
     assert response.status_code == expected_status
     if expected_status == 302:
         assert re.fullmatch(r"/orders/ORD-[0-9A-Z-]+/", response["Location"])
+    if name == "status":  # the redirect follows errors too: check the change was made
+        assert Order.objects.get().status == Order.Status.CANCELLED
 
 
 def test_status_change_only_accepts_post(client, alice, place_order):
