@@ -1,5 +1,6 @@
 """OIDC test fixtures shared by every app's tests (registered in the root conftest.py)."""
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -53,3 +54,12 @@ def op_settings(settings: Any, op: OIDCTestProvider) -> Iterator[None]:
     provider.clear_caches()
     tokens.validated_access_tokens.clear()
     cache.clear()
+
+
+def sign_in_as(page, live_server, sub: str, *, lands_on: str = "/orders/") -> None:
+    """Sign in from the home page (no `next`): people with a role land on their orders, people
+    without one on their account page."""
+    page.goto(live_server.url + "/")
+    page.get_by_role("link", name="Sign in with your company account").click()
+    page.get_by_role("button", name=f"Authorize as {sub}").click()
+    page.wait_for_url(re.compile(re.escape(live_server.url + lands_on) + "$"))

@@ -6,6 +6,7 @@ import pytest
 from playwright.sync_api import expect
 
 from accounts import provider
+from accounts.tests.fixtures import sign_in_as
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -15,15 +16,6 @@ def _fresh_provider_caches():
     provider.clear_caches()
     yield
     provider.clear_caches()
-
-
-def sign_in_as(page, live_server, sub: str, *, lands_on: str) -> None:
-    """Sign in from the home page (no `next`): people with a role land on their orders, people
-    without one on their account page."""
-    page.goto(live_server.url + "/")
-    page.get_by_role("link", name="Sign in with your company account").click()
-    page.get_by_role("button", name=f"Authorize as {sub}").click()
-    page.wait_for_url(re.compile(re.escape(live_server.url + lands_on) + "$"))
 
 
 def test_admin_signs_in_opens_admin_and_signs_out(page, live_server, local_stack, screenshot):

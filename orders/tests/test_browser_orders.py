@@ -6,6 +6,7 @@ import pytest
 from playwright.sync_api import expect
 
 from accounts import provider
+from accounts.tests.fixtures import sign_in_as
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -17,14 +18,6 @@ def _fresh_provider_caches():
     provider.clear_caches()
     yield
     provider.clear_caches()
-
-
-def sign_in_as(page, live_server, sub: str) -> None:
-    """Sign in through the local provider's page; people with a role land on their orders."""
-    page.goto(live_server.url + "/")
-    page.get_by_role("link", name="Sign in with your company account").click()
-    page.get_by_role("button", name=f"Authorize as {sub}").click()
-    page.wait_for_url(live_server.url + "/orders/")
 
 
 def test_alice_places_and_cancels_an_order_and_admin_marks_another_paid(
