@@ -21,10 +21,16 @@ PATH_TO_STATUS = {
 }
 
 
-def make_user(*, issuer: str, sub: str, email: str, given_name: str, roles: set[str]):
+def make_user(settings, sub: str, given_name: str, roles: set[str]):
+    """A person signed in through the configured provider, with these portal roles."""
     user = user_upsert_from_claims(
-        issuer=issuer,
-        claims={"sub": sub, "email": email, "given_name": given_name, "family_name": "Example"},
+        issuer=settings.OIDC_ISSUER,
+        claims={
+            "sub": sub,
+            "email": f"{sub}@example.com",
+            "given_name": given_name,
+            "family_name": "Example",
+        },
     )
     user_set_roles(user=user, roles=roles)
     return user
@@ -32,46 +38,22 @@ def make_user(*, issuer: str, sub: str, email: str, given_name: str, roles: set[
 
 @pytest.fixture
 def alice(db, settings):
-    return make_user(
-        issuer=settings.OIDC_ISSUER,
-        sub="alice",
-        email="alice@example.com",
-        given_name="Alice",
-        roles={USER},
-    )
+    return make_user(settings, "alice", "Alice", {USER})
 
 
 @pytest.fixture
 def bob(db, settings):
-    return make_user(
-        issuer=settings.OIDC_ISSUER,
-        sub="bob",
-        email="bob@example.com",
-        given_name="Bob",
-        roles={USER},
-    )
+    return make_user(settings, "bob", "Bob", {USER})
 
 
 @pytest.fixture
 def admin_user(db, settings):
-    return make_user(
-        issuer=settings.OIDC_ISSUER,
-        sub="admin",
-        email="admin@example.com",
-        given_name="Ada",
-        roles={ADMIN, USER},
-    )
+    return make_user(settings, "admin", "Ada", {ADMIN, USER})
 
 
 @pytest.fixture
 def nobody(db, settings):
-    return make_user(
-        issuer=settings.OIDC_ISSUER,
-        sub="nobody",
-        email="nobody@example.com",
-        given_name="Nora",
-        roles=set(),
-    )
+    return make_user(settings, "nobody", "Nora", set())
 
 
 @pytest.fixture
