@@ -828,3 +828,27 @@ def test_docs_page_is_public_and_lists_every_endpoint(client):
         assert f"<code>{code}</code>" in page
     assert "Idempotency-Key" in page
     assert "curl" in page
+
+
+def test_a_form_post_from_a_signed_in_browser_is_told_to_send_json(browser_of, alice, catalog):
+    browser = browser_of(alice)
+    secret = "a" * 16 + "B" * 16
+    browser.cookies["csrftoken"] = secret
+
+    # A form: the CSRF check reads it as a form, so its body can't be read as JSON afterwards.
+    response = browser.post(ORDERS, {"csrfmiddlewaretoken": secret, "sku": "PEN-BLUE"})
+
+    body = assert_error(response, "bad_request")
+    assert "send the body as JSON" in body["detail"]
+    assert Order.objects.count() == 0
+
+
+def test_a_body_over_the_size_limit_is_400(client, token_for, alice, catalog, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100
+    lines = [{"sku": "PEN-BLUE", "quantity": 1}] * 20
+
+    response = post_order(client, token_for(alice), {"lines": lines})
+
+    body = assert_error(response, "bad_request")
+    assert "too large" in body["detail"]
+    assert Order.objects.count() == 0
