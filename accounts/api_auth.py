@@ -14,11 +14,10 @@ from django.http import JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 
 from accounts import signin
-from accounts.backends import groups_from_claim
 from accounts.provider import ProviderError, TokenError
-from accounts.roles import has_role, roles_for_groups
+from accounts.roles import groups_in_claims, has_role, remember_roles, roles_for_groups
 from accounts.services import user_get_or_create
-from accounts.tokens import claim_at_path, validate_access_token
+from accounts.tokens import validate_access_token
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +46,8 @@ def user_for_access_token(token: str):
     )
     if not user.is_active:
         raise TokenError("this account is disabled in the portal")
-    groups = groups_from_claim(claim_at_path(claims, settings.OIDC_ROLES_CLAIM))
-    user._portal_roles = frozenset(roles_for_groups(groups))  # this request's roles: the token's
+    # This request's roles are the token's, whatever the last sign-in synced.
+    remember_roles(user, roles_for_groups(groups_in_claims(claims)))
     return user
 
 

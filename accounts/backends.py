@@ -18,9 +18,9 @@ from requests.auth import HTTPBasicAuth
 
 from accounts import provider, signin
 from accounts.provider import ProviderError, TokenError
-from accounts.roles import roles_for_groups
+from accounts.roles import groups_in_claims, roles_for_groups
 from accounts.services import user_set_roles, user_upsert_from_claims
-from accounts.tokens import claim_at_path, validate_id_token
+from accounts.tokens import validate_id_token
 
 logger = logging.getLogger(__name__)
 
@@ -73,24 +73,6 @@ def _user_from_caches(user_model, user_id):
     return user
 
 
-def roles_claim(*claim_sets: dict):
-    """The configured roles claim from the first claim set that has it (id_token, then userinfo)."""
-    for claims in claim_sets:
-        value = claim_at_path(claims, settings.OIDC_ROLES_CLAIM)
-        if value is not None:
-            return value
-    return None
-
-
-def groups_from_claim(value) -> list[str]:
-    """Providers send a list, sometimes one string; anything else counts as no groups."""
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list):
-        return [str(item) for item in value if isinstance(item, str | int)]
-    return []
-
-
 class PortalOIDCBackend(OIDCAuthenticationBackend):
     """Authorization-code sign-in; raises SignInFailed with a status and reason on any failure."""
 
@@ -118,7 +100,7 @@ class PortalOIDCBackend(OIDCAuthenticationBackend):
             raise signin.SignInFailed(401, "the provider's user details are for another user")
 
         claims = {**userinfo, **id_claims}
-        groups = groups_from_claim(roles_claim(id_claims, userinfo))
+        groups = groups_in_claims(id_claims, userinfo)
         user = user_upsert_from_claims(issuer=settings.OIDC_ISSUER, claims=claims)
         if not user.is_active:
             raise signin.SignInFailed(401, "this account is disabled in the portal")

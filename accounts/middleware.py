@@ -7,6 +7,7 @@ from django.http import HttpResponseRedirect
 
 from accounts import signin
 from accounts.provider import ProviderError
+from accounts.roles import remember_roles
 
 # The sign-in flow itself and the API (which answers 401 instead) are never redirected.
 EXEMPT_PREFIXES = ("/oidc/", "/api/", "/static/")
@@ -21,7 +22,7 @@ class SessionRefreshMiddleware:
     def __call__(self, request):
         roles = request.session.get(signin.SESSION_ROLES)
         if roles is not None and request.user.is_authenticated:
-            request.user._portal_roles = frozenset(roles)
+            remember_roles(request.user, roles)
         if (
             request.method == "GET"
             and request.user.is_authenticated

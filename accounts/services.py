@@ -6,7 +6,7 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 
 from accounts.models import User
-from accounts.roles import ADMIN, ALL_ROLES
+from accounts.roles import ADMIN, ALL_ROLES, remember_roles
 
 
 def _username_for(issuer: str, subject: str) -> str:
@@ -66,7 +66,7 @@ def user_set_roles(*, user: User, roles: set[str]) -> None:
     if user.is_staff != is_admin:
         user.is_staff = is_admin
         user.save(update_fields=["is_staff"])
-    user._portal_roles = frozenset(roles)
+    remember_roles(user, roles)
 
 
 # The apps whose data ADMINs manage in the admin site.

@@ -112,7 +112,7 @@ def end_session_url(request, *, id_token: str | None) -> str | None:
         return None
     params = {
         "client_id": settings.OIDC_RP_CLIENT_ID,
-        "post_logout_redirect_uri": request.build_absolute_uri("/"),
+        "post_logout_redirect_uri": request.build_absolute_uri(reverse("home")),
     }
     if id_token:
         params["id_token_hint"] = id_token

@@ -26,7 +26,6 @@ from accounts.provider import (
 __all__ = [
     "ProviderError",
     "TokenError",
-    "claim_at_path",
     "validate_access_token",
     "validate_id_token",
 ]
@@ -254,15 +253,3 @@ def _validate_opaque_token(token: str) -> dict[str, Any]:
     if ttl > 0:
         cache.set(key, claims, ttl)
     return claims
-
-
-def claim_at_path(claims: dict[str, Any], path: str) -> Any:
-    """A claim by literal name (e.g. "cognito:groups") or dotted path ("realm_access.roles")."""
-    if path in claims:
-        return claims[path]
-    current: Any = claims
-    for part in path.split("."):
-        if not isinstance(current, dict) or part not in current:
-            return None
-        current = current[part]
-    return current

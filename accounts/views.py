@@ -9,7 +9,7 @@ from django.conf import settings
 from django.contrib import auth
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponseRedirect, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import render, resolve_url
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 def sign_in_failed(request, failure: signin.SignInFailed, *, next_path: str | None = None):
     """The friendly failure page; the reason is logged for whoever runs the portal."""
     logger.warning("sign-in failed (%s): %s", failure.status, failure.reason)
-    retry = "/oidc/authenticate/"
+    retry = reverse("oidc_authentication_init")
     if next_path:
         retry += "?" + urlencode({"next": next_path})
     context = {"reason": failure.reason, "status": failure.status, "retry_url": retry}
@@ -97,7 +97,7 @@ class CallbackView(OIDCAuthenticationCallbackView):
         request.session[signin.SESSION_ROLES] = sorted(roles)
         signin.mark_session_fresh(request)
         # Without a role the orders page would only say "no access": show the account instead.
-        landing = settings.LOGIN_REDIRECT_URL if roles else reverse("account")
+        landing = resolve_url(settings.LOGIN_REDIRECT_URL if roles else "account")
         return HttpResponseRedirect(next_path or landing)
 
 
@@ -110,7 +110,7 @@ def sign_out(request):
     was_signed_in = request.user.is_authenticated
     auth.logout(request)
     provider_url = signin.end_session_url(request, id_token=id_token) if was_signed_in else None
-    return HttpResponseRedirect(provider_url or settings.LOGOUT_REDIRECT_URL or "/")
+    return HttpResponseRedirect(provider_url or resolve_url(settings.LOGOUT_REDIRECT_URL))
 
 
 @require_GET
@@ -124,7 +124,7 @@ def account(request):
         "roles_claim_name": settings.OIDC_ROLES_CLAIM,
         "roles_claim_value": claims.get(settings.OIDC_ROLES_CLAIM),
         "access_token": request.session.get(signin.SESSION_ACCESS_TOKEN),
-        "api_url": request.build_absolute_uri("/api/me"),
+        "api_url": request.build_absolute_uri(reverse("api_me")),
     }
     return render(request, "accounts/account.html", context)
 

@@ -136,9 +136,10 @@ ADMIN_BREAK_GLASS_LOGIN = env.bool("ADMIN_BREAK_GLASS_LOGIN", default=False)
 AUTHENTICATION_BACKENDS = ["accounts.backends.PortalOIDCBackend"]
 if ADMIN_BREAK_GLASS_LOGIN:
     AUTHENTICATION_BACKENDS.append("django.contrib.auth.backends.ModelBackend")
-LOGIN_URL = "/oidc/authenticate/"
-LOGIN_REDIRECT_URL = "/orders/"
-LOGOUT_REDIRECT_URL = "/"
+# URL names, resolved by Django (and by our views with resolve_url).
+LOGIN_URL = "oidc_authentication_init"
+LOGIN_REDIRECT_URL = "order_list"
+LOGOUT_REDIRECT_URL = "home"
 
 # OpenID Connect (Okta or any standard provider). Endpoints come from the issuer's discovery
 # document; the OIDC_OP_* variables override single endpoints when a provider needs it.

@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -6,7 +7,14 @@ from django.db import IntegrityError
 
 from accounts import roles
 from accounts.models import User
-from accounts.roles import parse_role_map, roles_for_groups, roles_of
+from accounts.roles import (
+    claim_at_path,
+    groups_in_claims,
+    parse_role_map,
+    remember_roles,
+    roles_for_groups,
+    roles_of,
+)
 from accounts.services import user_set_roles, user_upsert_from_claims
 
 USERS_FILE = Path(__file__).resolve().parents[2] / "devstack" / "users.json"
@@ -17,16 +25,78 @@ def test_role_map_parses_groups_to_roles():
     assert mapping == {"portal-admins": {"ADMIN"}, "portal-users": {"USER"}, "ops": {"ADMIN"}}
 
 
-@pytest.mark.parametrize("bad", ["portal-admins", "=ADMIN", "x=SUPERUSER"])
-def test_role_map_rejects_unclear_entries(bad):
-    with pytest.raises(ValueError, match="OIDC_ROLE_MAP"):
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ("portal-admins", 'portal-admins" — expected provider-group=ROLE'),
+        ("=ADMIN", '"=ADMIN" — expected provider-group=ROLE'),
+        ("portal-admins=ADMN", '"portal-admins=ADMN" — unknown role ADMN (expected USER or ADMIN)'),
+    ],
+)
+def test_role_map_names_the_bad_entry(bad, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
         parse_role_map(bad)
+
+
+def test_claim_at_path():
+    claims = {
+        "groups": ["portal-users"],
+        "cognito:groups": ["portal-admins"],
+        "realm_access": {"roles": ["offline_access", "portal-users"]},
+        "a.b": "literal wins",
+        "a": {"b": "nested"},
+    }
+    assert claim_at_path(claims, "groups") == ["portal-users"]
+    assert claim_at_path(claims, "cognito:groups") == ["portal-admins"]
+    assert claim_at_path(claims, "realm_access.roles") == ["offline_access", "portal-users"]
+    assert claim_at_path(claims, "a.b") == "literal wins"
+    assert claim_at_path(claims, "realm_access.missing") is None
+    assert claim_at_path(claims, "groups.x") is None
+    assert claim_at_path(claims, "absent") is None
+
+
+@pytest.mark.parametrize(
+    ("claim_sets", "groups"),
+    [
+        (({"groups": ["a", "b"]},), ["a", "b"]),
+        (({"groups": "a"},), ["a"]),  # one group as a plain string
+        (({"groups": ["a", {"x": 1}, None, 7]},), ["a", "7"]),  # odd items dropped
+        (({"groups": {"a": True}},), []),  # not a list: no groups
+        (({}, {"groups": ["from-userinfo"]}), ["from-userinfo"]),  # id_token lacks it
+        (({"groups": []}, {"groups": ["ignored"]}), []),  # the first set that has it wins
+    ],
+)
+def test_groups_in_claims_reads_the_configured_claim(settings, claim_sets, groups):
+    settings.OIDC_ROLES_CLAIM = "groups"
+    assert groups_in_claims(*claim_sets) == groups
+
+
+def test_groups_in_claims_follows_a_dotted_roles_claim(settings):
+    settings.OIDC_ROLES_CLAIM = "realm_access.roles"
+    claims = {"groups": ["not-this"], "realm_access": {"roles": ["portal-users"]}}
+    assert groups_in_claims(claims) == ["portal-users"]
 
 
 def test_roles_for_groups_ignores_unmapped_groups(settings):
     settings.OIDC_ROLE_MAP = "a=ADMIN,u=USER"
     assert roles_for_groups(["u", "something-else"]) == {"USER"}
     assert roles_for_groups(None) == set()
+
+
+@pytest.mark.django_db
+def test_remembered_roles_are_what_the_request_sees_without_a_query(
+    django_assert_num_queries,
+):
+    user = user_upsert_from_claims(issuer="https://a", claims={"sub": "r"})
+    user_set_roles(user=user, roles={roles.USER})
+    fresh = User.objects.get(pk=user.pk)
+    remember_roles(fresh, {roles.ADMIN})  # e.g. a Bearer token's roles for this request
+    with django_assert_num_queries(0):
+        assert roles_of(fresh) == {"ADMIN"}
+    unremembered = User.objects.get(pk=user.pk)
+    with django_assert_num_queries(1):  # read once from the database, then remembered
+        assert roles_of(unremembered) == {"USER"}
+        assert roles_of(unremembered) == {"USER"}
 
 
 @pytest.mark.django_db
@@ -115,8 +185,9 @@ def test_each_request_gets_its_own_user_object():
     backend = backends.PortalOIDCBackend()
     first, second = backend.get_user(user.pk), backend.get_user(user.pk)
     assert first is not second
-    first._portal_roles = frozenset({"ADMIN"})
-    assert not hasattr(second, "_portal_roles")
+    remember_roles(first, {"ADMIN"})
+    remember_roles(second, {"USER"})
+    assert roles_of(first) == {"ADMIN"}
 
 
 @pytest.mark.django_db

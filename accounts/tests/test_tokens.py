@@ -12,7 +12,7 @@ import requests
 from accounts import provider
 from accounts.provider import ProviderError
 from accounts.tests.oidc_test_provider import DROP, OIDCTestProvider, pkce_challenge
-from accounts.tokens import TokenError, claim_at_path, validate_access_token, validate_id_token
+from accounts.tokens import TokenError, validate_access_token, validate_id_token
 
 NONCE = "n-0S6_WzA2Mj"
 
@@ -343,26 +343,6 @@ def test_malformed_bearer_token_is_not_sent(op: OIDCTestProvider, token: str) ->
     with pytest.raises(TokenError, match="malformed"):
         validate_access_token(token)
     assert op.requests["/userinfo"] == 0
-
-
-# -- claims ---------------------------------------------------------------------------------
-
-
-def test_claim_at_path() -> None:
-    claims = {
-        "groups": ["portal-users"],
-        "cognito:groups": ["portal-admins"],
-        "realm_access": {"roles": ["offline_access", "portal-users"]},
-        "a.b": "literal wins",
-        "a": {"b": "nested"},
-    }
-    assert claim_at_path(claims, "groups") == ["portal-users"]
-    assert claim_at_path(claims, "cognito:groups") == ["portal-admins"]
-    assert claim_at_path(claims, "realm_access.roles") == ["offline_access", "portal-users"]
-    assert claim_at_path(claims, "a.b") == "literal wins"
-    assert claim_at_path(claims, "realm_access.missing") is None
-    assert claim_at_path(claims, "groups.x") is None
-    assert claim_at_path(claims, "absent") is None
 
 
 # -- the test provider itself (sign-in tests rely on it) ---------------------------------------
