@@ -7,6 +7,7 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts and roles"
 
     def ready(self):
+        from accounts import checks  # noqa: F401 - registers the system checks
         from accounts.backends import forget_cached_user
         from accounts.services import role_admin_grant_permissions
 

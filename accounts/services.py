@@ -2,6 +2,7 @@
 
 import hashlib
 
+from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import transaction
 
@@ -69,13 +70,11 @@ def user_set_roles(*, user: User, roles: set[str]) -> None:
     remember_roles(user, roles)
 
 
-# The apps whose data ADMINs manage in the admin site.
-ADMIN_MANAGED_APPS = ("accounts", "orders", "uploads")
-
-
 def role_admin_grant_permissions(**kwargs) -> None:
-    """Give the ADMIN group every permission of our apps (run after each migrate)."""
+    """Give the ADMIN group every permission of the ADMIN_MANAGED_APPS (after each migrate)."""
     from django.contrib.auth.models import Permission
 
     group, _ = Group.objects.get_or_create(name=ADMIN)
-    group.permissions.set(Permission.objects.filter(content_type__app_label__in=ADMIN_MANAGED_APPS))
+    group.permissions.set(
+        Permission.objects.filter(content_type__app_label__in=settings.ADMIN_MANAGED_APPS)
+    )

@@ -30,6 +30,11 @@ SESSION_CLAIMS = "oidc_claims_used"
 SESSION_ROLES = "portal_roles"  # as synced at the last sign-in or refresh; saves a query
 
 
+# Asked for when OIDC_SCOPES is empty; "groups" joins them when the provider offers it, since
+# Okta sends its groups claim only when asked for it.
+DEFAULT_SCOPES = ("openid", "profile", "email")
+
+
 class SignInFailed(Exception):
     """A sign-in that must end on the "sign-in failed" page with this status and reason."""
 
@@ -55,6 +60,17 @@ def callback_url(request) -> str:
     return request.build_absolute_uri(reverse("oidc_authentication_callback"))
 
 
+def requested_scopes() -> str:
+    """OIDC_SCOPES when set; else the defaults, plus "groups" if discovery lists it."""
+    if settings.OIDC_RP_SCOPES:
+        return settings.OIDC_RP_SCOPES
+    scopes = list(DEFAULT_SCOPES)
+    supported = provider.get_provider_metadata().get("scopes_supported")
+    if isinstance(supported, list) and "groups" in supported:
+        scopes.append("groups")
+    return " ".join(scopes)
+
+
 def authorization_redirect(request, *, next_path: str | None, prompt: str | None = None) -> str:
     """Remember a new state (with its nonce, verifier and next) and return the provider's URL."""
     state = get_random_string(32)
@@ -63,7 +79,7 @@ def authorization_redirect(request, *, next_path: str | None, prompt: str | None
         "response_type": "code",
         "client_id": settings.OIDC_RP_CLIENT_ID,
         "redirect_uri": callback_url(request),
-        "scope": settings.OIDC_RP_SCOPES,
+        "scope": requested_scopes(),
         "state": state,
         "nonce": get_random_string(32),
         "code_challenge": generate_code_challenge(code_verifier, "S256"),

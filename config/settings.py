@@ -136,6 +136,8 @@ ADMIN_BREAK_GLASS_LOGIN = env.bool("ADMIN_BREAK_GLASS_LOGIN", default=False)
 AUTHENTICATION_BACKENDS = ["accounts.backends.PortalOIDCBackend"]
 if ADMIN_BREAK_GLASS_LOGIN:
     AUTHENTICATION_BACKENDS.append("django.contrib.auth.backends.ModelBackend")
+# The apps whose data the ADMIN role manages in the admin site (all their permissions).
+ADMIN_MANAGED_APPS = env.list("ADMIN_MANAGED_APPS", default=["accounts", "orders", "uploads"])
 # URL names, resolved by Django (and by our views with resolve_url).
 LOGIN_URL = "oidc_authentication_init"
 LOGIN_REDIRECT_URL = "order_list"
@@ -147,7 +149,8 @@ LOGOUT_REDIRECT_URL = "home"
 OIDC_ISSUER = env.str("OIDC_ISSUER", default=_local_default(LOCAL_OIDC_ISSUER))
 OIDC_RP_CLIENT_ID = env.str("OIDC_CLIENT_ID", default=_local_default("portal-local"))
 OIDC_RP_CLIENT_SECRET = env.str("OIDC_CLIENT_SECRET", default=_local_default("portal-local-secret"))
-OIDC_RP_SCOPES = env.str("OIDC_SCOPES", default="openid profile email")
+# Empty: "openid profile email", plus "groups" when the provider's discovery offers it.
+OIDC_RP_SCOPES = env.str("OIDC_SCOPES", default="")
 OIDC_ROLES_CLAIM = env.str("OIDC_ROLES_CLAIM", default="groups")
 OIDC_ROLE_MAP = env.str("OIDC_ROLE_MAP", default="portal-admins=ADMIN,portal-users=USER")
 OIDC_API_AUDIENCE = env.str("OIDC_API_AUDIENCE", default="api://default")

@@ -1,5 +1,6 @@
 """Pages that belong to no single app: the public home page and the error pages."""
 
+from django.conf import settings
 from django.http import HttpResponseServerError
 from django.shortcuts import render
 from django.template.loader import get_template
@@ -22,7 +23,8 @@ def page_not_found(request, exception=None):
 
 def server_error(request):
     """500 without a request context: the template must not touch the database or the user."""
-    return HttpResponseServerError(get_template("errors/500.html").render())
+    context = {"support_contact": settings.SUPPORT_CONTACT}
+    return HttpResponseServerError(get_template("errors/500.html").render(context))
 
 
 def csrf_failure(request, reason=""):

@@ -50,3 +50,79 @@ def test_every_missing_setting_is_named_at_once():
     assert result.returncode != 0
     for name in ("ALLOWED_HOSTS", "S3_BUCKET", "OIDC_CLIENT_SECRET"):
         assert name in result.stderr
+
+
+# -- one settings surface --------------------------------------------------------------------
+
+SETTINGS_FILE = ROOT / "config" / "settings.py"
+APP_PACKAGES = ("accounts", "orders", "uploads", "portal", "config")
+
+
+def environment_variables_read_by_settings() -> set[str]:
+    """Every variable config/settings.py reads through django-environ (env.str("NAME"), ...)."""
+    import ast
+
+    names = set()
+    for node in ast.walk(ast.parse(SETTINGS_FILE.read_text())):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and isinstance(node.func.value, ast.Name)
+            and node.func.value.id == "env"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+        ):
+            names.add(node.args[0].value)
+    return names
+
+
+def readme_settings_table() -> dict[str, bool]:
+    """Variable -> "required with DEBUG off", from the README's Configuration table."""
+    import re
+
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) != 4 or not cells[0].startswith("`"):
+            continue
+        for name in re.findall(r"`([A-Z][A-Z0-9_]+)`", cells[0]):
+            rows[name] = cells[1] == "yes"
+    return rows
+
+
+def test_the_readme_table_lists_exactly_the_variables_settings_reads():
+    from config.settings import REQUIRED_IN_PRODUCTION
+
+    table = readme_settings_table()
+    read = environment_variables_read_by_settings()
+    assert sorted(set(table) - read) == [], "in the README but not read by config/settings.py"
+    assert sorted(read - set(table)) == [], "read by config/settings.py but not in the README"
+    assert sorted(name for name, required in table.items() if required) == sorted(
+        REQUIRED_IN_PRODUCTION
+    )
+
+
+def test_apps_read_only_settings_that_are_declared():
+    """No hidden defaults: every settings.NAME the code reads exists in config/settings.py or
+    Django's own defaults, and nothing reads a setting with getattr and a fallback."""
+    import re
+
+    from django.conf import global_settings
+
+    import config.settings as declared
+
+    unknown, hidden = [], []
+    for package in APP_PACKAGES:
+        for path in (ROOT / package).rglob("*.py"):
+            if "tests" in path.parts or "migrations" in path.parts:
+                continue
+            source = path.read_text()
+            for name in set(re.findall(r"\bsettings\.([A-Z][A-Z0-9_]+)\b", source)):
+                if not hasattr(declared, name) and not hasattr(global_settings, name):
+                    unknown.append(f"{path.relative_to(ROOT)}: {name}")
+            if re.search(r"getattr\(\s*settings\s*,[^,()]+,", source):  # with a fallback
+                hidden.append(str(path.relative_to(ROOT)))
+    assert unknown == []
+    assert hidden == []
