@@ -27,8 +27,9 @@ from devstack.servers import (
     wait_until_up,
 )
 
-# Our own test OpenID provider (`op`) and settings pointed at it (`op_settings`).
-pytest_plugins = ["accounts.tests.fixtures"]
+# Our own test OpenID provider (`op`) and settings pointed at it (`op_settings`); the one user
+# factory and the demo people (`alice`, `bob`, `admin_user`, `nobody`).
+pytest_plugins = ["accounts.tests.fixtures", "accounts.tests.people"]
 
 ROOT = Path(__file__).resolve().parent
 TEST_OUTPUT = ROOT / "test-output"

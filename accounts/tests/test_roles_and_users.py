@@ -16,6 +16,7 @@ from accounts.roles import (
     roles_of,
 )
 from accounts.services import user_set_roles, user_upsert_from_claims
+from accounts.tests.people import make_user
 
 USERS_FILE = Path(__file__).resolve().parents[2] / "devstack" / "users.json"
 
@@ -87,8 +88,7 @@ def test_roles_for_groups_ignores_unmapped_groups(settings):
 def test_remembered_roles_are_what_the_request_sees_without_a_query(
     django_assert_num_queries,
 ):
-    user = user_upsert_from_claims(issuer="https://a", claims={"sub": "r"})
-    user_set_roles(user=user, roles={roles.USER})
+    user = make_user("r", roles.USER)
     fresh = User.objects.get(pk=user.pk)
     remember_roles(fresh, {roles.ADMIN})  # e.g. a Bearer token's roles for this request
     with django_assert_num_queries(0):
@@ -141,7 +141,7 @@ def test_seed_demo_users_creates_every_role(settings):
 
 @pytest.mark.django_db
 def test_a_deactivated_user_loses_their_session_at_once(client):
-    user = user_upsert_from_claims(issuer="https://a", claims={"sub": "gone"})
+    user = make_user("gone")
     client.force_login(user, backend="accounts.backends.PortalOIDCBackend")
     assert client.get("/account/").status_code == 200  # also puts the user in the cache
     user.is_active = False
@@ -165,7 +165,7 @@ def test_other_processes_refuse_a_deactivated_user_within_seconds(monkeypatch):
     """Another process doesn't hear of the save; its short-lived copy runs out instead."""
     from accounts import backends
 
-    user = user_upsert_from_claims(issuer="https://a", claims={"sub": "elsewhere"})
+    user = make_user("elsewhere")
     backend = backends.PortalOIDCBackend()
     assert backend.get_user(user.pk) is not None
     # As another process would see it: saved without this process's signal handler running.
@@ -181,7 +181,7 @@ def test_other_processes_refuse_a_deactivated_user_within_seconds(monkeypatch):
 def test_each_request_gets_its_own_user_object():
     from accounts import backends
 
-    user = user_upsert_from_claims(issuer="https://a", claims={"sub": "shared"})
+    user = make_user("shared")
     backend = backends.PortalOIDCBackend()
     first, second = backend.get_user(user.pk), backend.get_user(user.pk)
     assert first is not second
@@ -195,7 +195,7 @@ def test_a_copy_cached_again_before_the_save_commits_is_dropped(django_capture_o
     """Another request may read the old row while the admin's save is still uncommitted."""
     from accounts import backends
 
-    user = user_upsert_from_claims(issuer="https://a", claims={"sub": "racing"})
+    user = make_user("racing")
     backend = backends.PortalOIDCBackend()
     stale = backend.get_user(user.pk)
     with django_capture_on_commit_callbacks(execute=True):

@@ -1,20 +1,7 @@
 import pytest
 from django.test import Client
 
-from accounts import roles
-from accounts.services import user_set_roles, user_upsert_from_claims
-
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def alice(settings):
-    user = user_upsert_from_claims(
-        issuer=settings.OIDC_ISSUER,
-        claims={"sub": "alice", "email": "alice@example.com", "given_name": "Alice"},
-    )
-    user_set_roles(user=user, roles={roles.USER})
-    return user
 
 
 def test_home_page_invites_anonymous_visitors_to_sign_in(client):

@@ -1,4 +1,5 @@
-"""Order fixtures shared by the page and API tests: people per role, a catalog, an order factory."""
+"""Order fixtures shared by the page and API tests: a catalog and an order factory (the people
+come from accounts.tests.people)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,6 @@ from decimal import Decimal
 
 import pytest
 
-from accounts.roles import ADMIN, USER
-from accounts.services import user_set_roles, user_upsert_from_claims
 from orders.models import Order, Product
 from orders.services import order_change_status, order_place
 
@@ -19,41 +18,6 @@ PATH_TO_STATUS = {
     Order.Status.DELIVERED: (Order.Status.PAID, Order.Status.SHIPPED, Order.Status.DELIVERED),
     Order.Status.CANCELLED: (Order.Status.CANCELLED,),
 }
-
-
-def make_user(settings, sub: str, given_name: str, roles: set[str]):
-    """A person signed in through the configured provider, with these portal roles."""
-    user = user_upsert_from_claims(
-        issuer=settings.OIDC_ISSUER,
-        claims={
-            "sub": sub,
-            "email": f"{sub}@example.com",
-            "given_name": given_name,
-            "family_name": "Example",
-        },
-    )
-    user_set_roles(user=user, roles=roles)
-    return user
-
-
-@pytest.fixture
-def alice(db, settings):
-    return make_user(settings, "alice", "Alice", {USER})
-
-
-@pytest.fixture
-def bob(db, settings):
-    return make_user(settings, "bob", "Bob", {USER})
-
-
-@pytest.fixture
-def admin_user(db, settings):
-    return make_user(settings, "admin", "Ada", {ADMIN, USER})
-
-
-@pytest.fixture
-def nobody(db, settings):
-    return make_user(settings, "nobody", "Nora", set())
 
 
 @pytest.fixture

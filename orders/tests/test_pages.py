@@ -366,7 +366,7 @@ def test_detail_shows_lines_total_and_history(client, alice, place_order):
     for text in ("Blue pen", "PEN-BLUE", "3.00 EUR", "Notebook A5", "12.60 EUR", "15.60 EUR"):
         assert text in html
     assert "Placed" in html
-    assert "by Alice Example" in html
+    assert "by Alice Archer" in html
     assert "Owner" not in html
 
 
@@ -449,7 +449,7 @@ def test_admin_marks_paid_then_shipped(client, admin_user, alice, place_order):
         ("pending", "paid", admin_user),
         ("paid", "shipped", admin_user),
     ]
-    assert "by Ada Example" in html
+    assert "by Ada Admin" in html
 
 
 def test_setting_the_same_status_again_changes_nothing(client, admin_user, alice, place_order):

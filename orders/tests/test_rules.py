@@ -4,8 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from accounts import roles
-from accounts.services import user_set_roles, user_upsert_from_claims
+from accounts.tests.people import make_user
 from orders.models import InvalidTransition, Order, OrderEvent, Product
 from orders.selectors import (
     BadCursor,
@@ -26,20 +25,12 @@ from orders.services import (
 pytestmark = pytest.mark.django_db
 
 
-def make_user(sub, *user_roles):
-    user = user_upsert_from_claims(
-        issuer="https://op.example", claims={"sub": sub, "email": f"{sub}@example.com"}
-    )
-    user_set_roles(user=user, roles=set(user_roles))
-    return user
-
-
 @pytest.fixture
 def people():
     return {
-        "alice": make_user("alice", roles.USER),
-        "bob": make_user("bob", roles.USER),
-        "admin": make_user("admin", roles.ADMIN, roles.USER),
+        "alice": make_user("alice"),
+        "bob": make_user("bob"),
+        "admin": make_user("admin"),
         "nobody": make_user("nobody"),
     }
 

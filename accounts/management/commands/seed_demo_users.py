@@ -6,7 +6,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from accounts.roles import roles_for_groups
+from accounts.roles import groups_in_claims, roles_for_groups
 from accounts.services import user_set_roles, user_upsert_from_claims
 
 
@@ -20,6 +20,5 @@ class Command(BaseCommand):
         claims_list = json.loads(users_file.read_text())
         for claims in claims_list:
             user = user_upsert_from_claims(issuer=settings.OIDC_ISSUER, claims=claims)
-            groups = claims.get(settings.OIDC_ROLES_CLAIM) or []
-            user_set_roles(user=user, roles=roles_for_groups(groups))
+            user_set_roles(user=user, roles=roles_for_groups(groups_in_claims(claims)))
         self.stdout.write(f"Demo users ready: {', '.join(c['sub'] for c in claims_list)}")
