@@ -26,10 +26,17 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt | check-python
 
 install-dev: $(VENV)/.installed-dev
 
+# axe-core for the accessibility test, at the version package-lock.json pins. Without npm the
+# test is skipped (and fails when REQUIRE_BROWSER is set, as CI does).
+node_modules/.installed: package.json package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --no-audit --no-fund && touch $@; \
+	else echo "npm not found: the accessibility test will be skipped (it needs axe-core from npm)." >&2; fi
+
 run: install-dev
 	$(PY) -m devstack
 
-test: install-dev
+test: install-dev node_modules/.installed
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: install-dev
