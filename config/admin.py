@@ -42,10 +42,14 @@ class PortalAdminSite(admin.AdminSite):
         return gated
 
     def logout(self, request, extra_context=None):
-        """The admin's "Log out" signs out of the portal and the provider, like everywhere else."""
-        from accounts.views import sign_out
+        """The portal's sign-out page (it ends the provider session too), as everywhere else."""
+        return HttpResponseRedirect(reverse("oidc_logout"))
 
-        return sign_out(request)
+    def password_change(self, request, extra_context=None):
+        """Only for an account with a password: SSO users have none here, so nothing to change."""
+        if not request.user.has_usable_password():
+            raise PermissionDenied
+        return super().password_change(request, extra_context)
 
     def login(self, request, extra_context=None):
         """No password form: anonymous people sign in with SSO, others get the 403 page."""

@@ -94,6 +94,7 @@ TEMPLATES = [
     },
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "config" / "templates"],  # the admin site's header
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
