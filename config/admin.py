@@ -24,8 +24,8 @@ class PortalAdminSite(admin.AdminSite):
             return False
         if has_role(user, ADMIN):
             return True
-        # A local superuser only counts when the break-glass login is deliberately enabled.
-        return settings.ADMIN_BREAK_GLASS_LOGIN and user.is_superuser and not user.oidc_subject
+        # A break-glass superuser only counts when that login is deliberately enabled.
+        return settings.ADMIN_BREAK_GLASS_LOGIN and user.may_sign_in_with_password
 
     def admin_view(self, view, cacheable=False):
         """Straight to SSO sign-in, or straight to the 403 page: no detour via a login form."""

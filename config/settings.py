@@ -132,11 +132,12 @@ else:
 
 AUTH_USER_MODEL = "accounts.User"
 # Sign-in is OpenID Connect only. A password login exists solely for a deliberately enabled
-# break-glass superuser on the admin site (for when the provider itself is down).
+# break-glass superuser on the admin site (for when the provider itself is down), made with
+# `manage.py createsuperuser`; the backend refuses every other account.
 ADMIN_BREAK_GLASS_LOGIN = env.bool("ADMIN_BREAK_GLASS_LOGIN", default=False)
 AUTHENTICATION_BACKENDS = ["accounts.backends.PortalOIDCBackend"]
 if ADMIN_BREAK_GLASS_LOGIN:
-    AUTHENTICATION_BACKENDS.append("django.contrib.auth.backends.ModelBackend")
+    AUTHENTICATION_BACKENDS.append("accounts.break_glass.BreakGlassModelBackend")
 LOGIN_URL = "/oidc/authenticate/"
 LOGIN_REDIRECT_URL = "/orders/"
 LOGOUT_REDIRECT_URL = "/"
