@@ -3,7 +3,12 @@
 Also hands the roles synced at sign-in to `roles_of`, so pages need no query to learn them.
 """
 
+from urllib.parse import urlsplit, urlunsplit
+
 from django.http import HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from accounts import signin
 from accounts.provider import ProviderError
@@ -11,10 +16,17 @@ from accounts.roles import remember_roles
 
 # The sign-in flow itself and the API (which answers 401 instead) are never redirected.
 EXEMPT_PREFIXES = ("/oidc/", "/api/", "/static/")
+# Requests that change nothing may take the detour through the provider and come back.
+SAFE_METHODS = ("GET", "HEAD")
 
 
 class SessionRefreshMiddleware:
-    """Silent re-authentication (prompt=none): a user disabled at the provider loses access."""
+    """Silent re-authentication (prompt=none): a user disabled at the provider loses access.
+
+    A due session may not change anything: a redirect would lose what a form sent, so a POST
+    (or any unsafe method) gets a page that says nothing was saved, with a link back to the
+    page the form was on, whose GET runs the check and returns there.
+    """
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -24,11 +36,12 @@ class SessionRefreshMiddleware:
         if roles is not None and request.user.is_authenticated:
             remember_roles(request.user, roles)
         if (
-            request.method == "GET"
-            and request.user.is_authenticated
+            request.user.is_authenticated
             and not request.path.startswith(EXEMPT_PREFIXES)
             and signin.session_needs_refresh(request)
         ):
+            if request.method not in SAFE_METHODS:
+                return session_check_needed(request)
             try:
                 url = signin.authorization_redirect(
                     request, next_path=request.get_full_path(), prompt="none"
@@ -38,3 +51,20 @@ class SessionRefreshMiddleware:
                 return self.get_response(request)
             return HttpResponseRedirect(url)
         return self.get_response(request)
+
+
+def session_check_needed(request):
+    """403 for a write on a due session: nothing done; the way back runs the check."""
+    context = {"continue_url": _page_the_form_was_on(request) or reverse("home")}
+    return render(request, "accounts/session_check_needed.html", context, status=403)
+
+
+def _page_the_form_was_on(request) -> str | None:
+    """The Referer's path when it is a page of this site (a form's target may be POST-only)."""
+    referer = request.headers.get("Referer", "")
+    if not url_has_allowed_host_and_scheme(
+        referer, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return None
+    parts = urlsplit(referer)
+    return signin.safe_next_path(urlunsplit(("", "", parts.path, parts.query, "")))

@@ -1,4 +1,4 @@
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
 from django.db.models import Q
 
@@ -6,6 +6,13 @@ from django.db.models import Q
 def display_name(*, first_name: str, last_name: str, email: str, username: str) -> str:
     """What the portal calls a person: their full name, else their email, else their username."""
     return f"{first_name} {last_name}".strip() or email or username
+
+
+class PortalUserManager(UserManager):
+    def create_superuser(self, username, email=None, password=None, **extra_fields):
+        """A break-glass account: `manage.py createsuperuser`, run on the server, calls this."""
+        extra_fields["break_glass"] = True
+        return super().create_superuser(username, email, password, **extra_fields)
 
 
 class User(AbstractUser):
@@ -18,6 +25,16 @@ class User(AbstractUser):
 
     oidc_issuer = models.CharField("OpenID issuer", max_length=255, blank=True)
     oidc_subject = models.CharField("OpenID subject (sub)", max_length=255, blank=True)
+    # Not editable: no admin form can mint a password account that outlives SSO.
+    break_glass = models.BooleanField(
+        "break-glass account",
+        default=False,
+        editable=False,
+        help_text="Made with manage.py createsuperuser on the server: may sign in with a "
+        "password while ADMIN_BREAK_GLASS_LOGIN is on.",
+    )
+
+    objects = PortalUserManager()
 
     class Meta:
         constraints = [
@@ -39,3 +56,8 @@ class User(AbstractUser):
             email=self.email,
             username=self.username,
         )
+
+    @property
+    def may_sign_in_with_password(self) -> bool:
+        """Only a superuser made by createsuperuser, and never an SSO identity."""
+        return self.break_glass and self.is_superuser and not self.oidc_subject

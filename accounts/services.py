@@ -3,6 +3,7 @@
 import hashlib
 
 from django.conf import settings
+from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group
 from django.db import transaction
 
@@ -21,7 +22,11 @@ def user_get_or_create(*, issuer: str, subject: str, email: str = "") -> User:
     user, _created = User.objects.get_or_create(
         oidc_issuer=issuer,
         oidc_subject=subject,
-        defaults={"username": _username_for(issuer, subject), "email": email[:254]},
+        defaults={
+            "username": _username_for(issuer, subject),
+            "email": email[:254],
+            "password": make_password(None),  # unusable: the provider vouches, not a password
+        },
     )
     return user
 
@@ -33,7 +38,10 @@ def user_upsert_from_claims(*, issuer: str, claims: dict) -> User:
     user, _created = User.objects.select_for_update().get_or_create(
         oidc_issuer=issuer,
         oidc_subject=subject,
-        defaults={"username": _username_for(issuer, subject)},
+        defaults={
+            "username": _username_for(issuer, subject),
+            "password": make_password(None),  # unusable: the provider vouches, not a password
+        },
     )
     user.email = str(claims.get("email") or "")[:254]
     user.first_name = str(claims.get("given_name") or "")[:150]

@@ -24,8 +24,8 @@ class PortalAdminSite(admin.AdminSite):
             return False
         if has_role(user, ADMIN):
             return True
-        # A local superuser only counts when the break-glass login is deliberately enabled.
-        return settings.ADMIN_BREAK_GLASS_LOGIN and user.is_superuser and not user.oidc_subject
+        # A break-glass superuser only counts when that login is deliberately enabled.
+        return settings.ADMIN_BREAK_GLASS_LOGIN and user.may_sign_in_with_password
 
     def admin_view(self, view, cacheable=False):
         """Straight to SSO sign-in, or straight to the 403 page: no detour via a login form."""
@@ -42,10 +42,14 @@ class PortalAdminSite(admin.AdminSite):
         return gated
 
     def logout(self, request, extra_context=None):
-        """The admin's "Log out" signs out of the portal and the provider, like everywhere else."""
-        from accounts.views import sign_out
+        """The portal's sign-out page (it ends the provider session too), as everywhere else."""
+        return HttpResponseRedirect(reverse("oidc_logout"))
 
-        return sign_out(request)
+    def password_change(self, request, extra_context=None):
+        """Only for an account with a password: SSO users have none here, so nothing to change."""
+        if not request.user.has_usable_password():
+            raise PermissionDenied
+        return super().password_change(request, extra_context)
 
     def login(self, request, extra_context=None):
         """No password form: anonymous people sign in with SSO, others get the 403 page."""

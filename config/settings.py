@@ -94,6 +94,7 @@ TEMPLATES = [
     },
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "config" / "templates"],  # the admin site's header
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -131,11 +132,12 @@ else:
 
 AUTH_USER_MODEL = "accounts.User"
 # Sign-in is OpenID Connect only. A password login exists solely for a deliberately enabled
-# break-glass superuser on the admin site (for when the provider itself is down).
+# break-glass superuser on the admin site (for when the provider itself is down), made with
+# `manage.py createsuperuser`; the backend refuses every other account.
 ADMIN_BREAK_GLASS_LOGIN = env.bool("ADMIN_BREAK_GLASS_LOGIN", default=False)
 AUTHENTICATION_BACKENDS = ["accounts.backends.PortalOIDCBackend"]
 if ADMIN_BREAK_GLASS_LOGIN:
-    AUTHENTICATION_BACKENDS.append("django.contrib.auth.backends.ModelBackend")
+    AUTHENTICATION_BACKENDS.append("accounts.break_glass.BreakGlassModelBackend")
 # The apps whose data the ADMIN role manages in the admin site (all their permissions).
 ADMIN_MANAGED_APPS = env.list("ADMIN_MANAGED_APPS", default=["accounts", "orders", "uploads"])
 # URL names, resolved by Django (and by our views with resolve_url).
