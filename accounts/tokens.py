@@ -11,6 +11,7 @@ from collections import OrderedDict
 from typing import Any
 
 import jwt
+from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
 
@@ -19,7 +20,6 @@ from accounts.provider import (
     TokenError,
     configured_issuer,
     get_signing_key,
-    setting,
     userinfo_response,
 )
 
@@ -56,7 +56,7 @@ _JWT_REASONS: tuple[tuple[type[jwt.PyJWTError], str], ...] = (
 
 def _client_id() -> str:
     """Our client id (OIDC_RP_CLIENT_ID, mozilla-django-oidc's name, set from OIDC_CLIENT_ID)."""
-    client_id = setting("OIDC_RP_CLIENT_ID", None)
+    client_id = settings.OIDC_RP_CLIENT_ID
     if not client_id:
         raise ImproperlyConfigured("OIDC_CLIENT_ID is not set")
     return client_id
@@ -64,13 +64,12 @@ def _client_id() -> str:
 
 def _leeway() -> float:
     """Allowed clock difference between us and the provider."""
-    return float(setting("OIDC_CLOCK_LEEWAY_SECONDS", 60))
+    return float(settings.OIDC_CLOCK_LEEWAY_SECONDS)
 
 
 def _allowed_algorithms() -> list[str]:
     """The configured signature algorithms, minus any that can never be safe here."""
-    configured = setting("OIDC_SIGN_ALGS", ["RS256", "ES256"])
-    return [alg for alg in configured if not _is_forbidden_alg(alg)]
+    return [alg for alg in settings.OIDC_SIGN_ALGS if not _is_forbidden_alg(alg)]
 
 
 def _is_forbidden_alg(alg: str) -> bool:
@@ -96,19 +95,26 @@ def _unverified_header(token: str) -> dict[str, Any]:
         raise TokenError("the token is malformed") from error
 
 
-def _key_for(header: dict[str, Any]) -> tuple[jwt.PyJWK, str]:
+def _key_for(header: dict[str, Any], *, from_token_endpoint: bool) -> tuple[jwt.PyJWK, str]:
     """Check the header's algorithm before choosing a key, then get the provider's key."""
     alg = header.get("alg")
     if not isinstance(alg, str) or _is_forbidden_alg(alg) or alg not in _allowed_algorithms():
         raise TokenError("the token uses a signing algorithm we do not accept")
-    return get_signing_key(header.get("kid"), alg), alg
+    kid = header.get("kid")
+    return get_signing_key(kid, alg, from_token_endpoint=from_token_endpoint), alg
 
 
 def _decode(
-    token: str, *, audience: str, require: list[str], header: dict[str, Any] | None = None
+    token: str,
+    *,
+    audience: str,
+    require: list[str],
+    header: dict[str, Any] | None = None,
+    from_token_endpoint: bool = False,
 ) -> dict[str, Any]:
     """Verify signature and standard claims of a JWT from our provider."""
-    key, alg = _key_for(header if header is not None else _unverified_header(token))
+    header = header if header is not None else _unverified_header(token)
+    key, alg = _key_for(header, from_token_endpoint=from_token_endpoint)
     try:
         return jwt.decode(
             token,
@@ -126,7 +132,12 @@ def _decode(
 def validate_id_token(id_token: str, *, nonce: str) -> dict[str, Any]:
     """Validate an ID token from the sign-in flow and return its claims."""
     client_id = _client_id()
-    claims = _decode(id_token, audience=client_id, require=["iss", "aud", "exp", "iat", "sub"])
+    claims = _decode(
+        id_token,
+        audience=client_id,
+        require=["iss", "aud", "exp", "iat", "sub"],
+        from_token_endpoint=True,  # only ever read from our own back-channel token request
+    )
     if not isinstance(claims["sub"], str) or not claims["sub"]:
         raise TokenError("the token does not name a user")
     audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
@@ -179,7 +190,7 @@ class _ValidatedTokens:
             return entry[1]
 
     def put(self, token: str, claims: dict[str, Any]) -> None:
-        ttl = float(setting("OIDC_ACCESS_TOKEN_CACHE_SECONDS", 300))
+        ttl = float(settings.OIDC_ACCESS_TOKEN_CACHE_SECONDS)
         until = min(float(claims["exp"]), time.time() + ttl)
         with self._lock:
             self._entries[token] = (until, claims)
@@ -204,7 +215,7 @@ def validate_access_token(token: str) -> dict[str, Any]:
     ):
         raise TokenError("the token is malformed")
     # Keyed with the settings it was checked against, so a changed configuration never reuses it.
-    cache_key = f"{configured_issuer()}\n{setting('OIDC_API_AUDIENCE', '')}\n{token}"
+    cache_key = f"{configured_issuer()}\n{settings.OIDC_API_AUDIENCE}\n{token}"
     cached = validated_access_tokens.get(cache_key)
     if cached is not None:
         return dict(cached)
@@ -218,7 +229,7 @@ def validate_access_token(token: str) -> dict[str, Any]:
 
 def _validate_jwt_access_token(token: str, header: dict[str, Any]) -> dict[str, Any]:
     """Validate a JWT access token locally against the provider's keys."""
-    audience = setting("OIDC_API_AUDIENCE", None)
+    audience = settings.OIDC_API_AUDIENCE
     if not audience:
         raise ImproperlyConfigured("OIDC_API_AUDIENCE is not set")
     return _decode(token, audience=audience, require=["iss", "aud", "exp"], header=header)
@@ -239,7 +250,7 @@ def _validate_opaque_token(token: str) -> dict[str, Any]:
     if cached == _INVALID_OPAQUE:
         raise TokenError(_INVALID_OPAQUE)
     response = userinfo_response(token)
-    ttl = int(setting("OIDC_OPAQUE_TOKEN_CACHE_SECONDS", 300))
+    ttl = int(settings.OIDC_OPAQUE_TOKEN_CACHE_SECONDS)
     if response.status_code in (400, 401, 403):
         if ttl > 0:
             cache.set(key, _INVALID_OPAQUE, min(ttl, _NEGATIVE_CACHE_SECONDS))

@@ -7,6 +7,7 @@ a sign-in is: /oidc/authenticate/ -> provider /authorize -> /oidc/callback/ -> `
 from __future__ import annotations
 
 import html
+import secrets
 import time
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
@@ -24,6 +25,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("op_settings")]
 FAILED_TEMPLATE = "accounts/sign_in_failed.html"
 FAILED_TEXT = "We couldn't sign you in"
 DISCOVERY = "/.well-known/openid-configuration"
+FLOOD = 200  # Bearer tokens with made-up kids
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -215,15 +217,15 @@ def test_sign_in_refuses_id_token_whose_kid_stays_unknown(client, op):
     assert_signed_out(client)
 
 
-def test_unknown_kids_refetch_the_jwks_at_most_once_per_interval(client, op):
+def test_each_sign_in_with_an_unknown_kid_refetches_the_jwks_once(client, op):
     sign_in(client, op, "alice")  # warm-up: the JWKS is cached
     op.reset_counts()
     for _attempt in range(3):
         authorize_url = start_sign_in(client)
         op.next_id_token_headers = {"kid": "no-such-key"}
-        assert_failed(finish_sign_in(client, op, authorize_url), 401)
+        assert_failed(finish_sign_in(client, op, authorize_url), 401, "unknown signing key")
 
-    assert op.requests["/jwks"] == 1  # OIDC_JWKS_MIN_REFETCH_SECONDS is 60
+    assert op.requests["/jwks"] == 3  # an id_token's unknown kid always gets its one refetch
 
 
 # -- 4. key rotation -------------------------------------------------------------------------
@@ -243,6 +245,60 @@ def test_rotated_key_is_accepted_after_exactly_one_jwks_refetch(client, op):
     assert op.requests["/jwks"] == 1
     assert provider.provider_calls["jwks"] == 1
     assert op.requests[DISCOVERY] == 0
+
+
+def test_sign_in_and_api_work_at_once_after_a_rotation_during_a_junk_kid_flood(
+    client, op, monkeypatch
+):
+    now = [1000.0]
+    monkeypatch.setattr(provider, "_clock", lambda: now[0])
+    sign_in(client, op, "alice")  # warm-up: discovery and keys cached
+    other = Client()
+    now[0] += 61  # our copy of the keys is now old enough for one Bearer refetch
+    op.reset_counts()
+
+    for _ in range(FLOOD):
+        junk = op.issue_access_token("bob", headers={"kid": secrets.token_hex(8)})
+        response = other.get("/api/me", headers=bearer(junk))
+        assert response.status_code == 401
+        assert "unknown signing key" in response.json()["detail"]
+    flood_fetches = op.requests["/jwks"]
+    op.rotate_key()
+    signed_in = sign_in(client, op, "bob")
+    sign_in_fetches = op.requests["/jwks"] - flood_fetches
+    api = other.get("/api/me", headers=bearer(op.issue_access_token("bob")))
+
+    assert flood_fetches == 1  # FLOOD junk kids: one fetch for the whole interval
+    assert signed_in.status_code == 302
+    assert signed_in["Location"] == "/account/"
+    assert_signed_in_as(client, "bob")
+    assert sign_in_fetches == 1  # the rotation: one refetch, at once, despite the flood
+    assert api.status_code == 200
+    assert api.json()["sub"] == "bob"
+    assert op.requests["/jwks"] == 2  # the API found the new key the sign-in fetched
+
+
+def test_bearer_token_with_a_rotated_key_works_after_one_interval_despite_a_flood(
+    client, op, settings, monkeypatch
+):
+    now = [1000.0]
+    monkeypatch.setattr(provider, "_clock", lambda: now[0])
+    assert client.get("/api/me", headers=bearer(op.issue_access_token("bob"))).status_code == 200
+    now[0] += 61
+    op.reset_counts()
+    for _ in range(FLOOD):
+        junk = op.issue_access_token("bob", headers={"kid": secrets.token_hex(8)})
+        assert client.get("/api/me", headers=bearer(junk)).status_code == 401
+    op.rotate_key()
+    token = op.issue_access_token("bob")
+
+    too_soon = client.get("/api/me", headers=bearer(token))
+    now[0] += settings.OIDC_JWKS_MIN_REFETCH_SECONDS
+    in_time = client.get("/api/me", headers=bearer(token))
+
+    assert too_soon.status_code == 401
+    assert in_time.status_code == 200
+    assert op.requests["/jwks"] == 2  # one for the flood's interval, one for the next
 
 
 # -- 5. provider failures --------------------------------------------------------------------

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -161,26 +163,96 @@ def test_rotated_key_is_accepted_after_exactly_one_jwks_refetch(op: OIDCTestProv
     reject(old_token, "unknown signing key")  # the old key left the JWKS
 
 
-def test_unknown_kid_is_rejected_and_refetches_are_rate_limited(op: OIDCTestProvider) -> None:
-    validate_id_token(op.issue_id_token(nonce=NONCE), nonce=NONCE)
-    assert op.requests["/jwks"] == 1
-    reject(op.issue_id_token(nonce=NONCE, headers={"kid": "made-up-1"}), "unknown signing key")
-    assert op.requests["/jwks"] == 2  # one refetch in case the provider rotated
-    for kid in ("made-up-2", "made-up-3"):
-        reject(op.issue_id_token(nonce=NONCE, headers={"kid": kid}), "unknown signing key")
-    assert op.requests["/jwks"] == 2  # within the window: no more fetches
-
-
-def test_refetch_is_allowed_again_after_the_window(
-    op: OIDCTestProvider, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The provider cache's clock, moved by hand: clock[0] += 61."""
     now = [1000.0]
     monkeypatch.setattr(provider, "_clock", lambda: now[0])
-    reject(op.issue_id_token(nonce=NONCE, headers={"kid": "made-up-1"}), "unknown signing key")
+    return now
+
+
+def junk_bearer_tokens(op: OIDCTestProvider, count: int) -> None:
+    """Send `count` validly shaped access tokens with made-up kids; each must be refused."""
+    for _ in range(count):
+        token = op.issue_access_token(headers={"kid": secrets.token_hex(8)})
+        with pytest.raises(TokenError, match="unknown signing key"):
+            validate_access_token(token)
+
+
+def test_unknown_kid_in_an_id_token_always_refetches_once(op: OIDCTestProvider) -> None:
+    validate_id_token(op.issue_id_token(nonce=NONCE), nonce=NONCE)
+    assert op.requests["/jwks"] == 1
+    for kid in ("made-up-1", "made-up-2", "made-up-3"):
+        reject(op.issue_id_token(nonce=NONCE, headers={"kid": kid}), "unknown signing key")
+    assert op.requests["/jwks"] == 4  # one refetch per id_token, never more
+
+
+def test_junk_bearer_kids_cause_at_most_one_jwks_fetch_per_interval(
+    op: OIDCTestProvider, clock: list[float]
+) -> None:
+    validate_access_token(op.issue_access_token())
+    assert op.requests["/jwks"] == 1
+    junk_bearer_tokens(op, 30)
+    assert op.requests["/jwks"] == 1  # our copy is younger than the interval: no refetch
+    for interval in range(1, 4):
+        clock[0] += 61
+        junk_bearer_tokens(op, 30)
+        assert op.requests["/jwks"] == 1 + interval
+
+
+def test_id_token_refetch_is_not_used_up_by_a_junk_burst(
+    op: OIDCTestProvider, clock: list[float]
+) -> None:
+    validate_access_token(op.issue_access_token())
+    clock[0] += 61
+    junk_bearer_tokens(op, 50)
     assert op.requests["/jwks"] == 2
-    now[0] += 61
-    reject(op.issue_id_token(nonce=NONCE, headers={"kid": "made-up-2"}), "unknown signing key")
+    op.rotate_key()
+
+    claims = validate_id_token(op.issue_id_token(nonce=NONCE), nonce=NONCE)
+
+    assert claims["sub"] == "alice"
     assert op.requests["/jwks"] == 3
+    # The sign-in's refetch serves the API too: a Bearer token with the new key, no fetch.
+    assert validate_access_token(op.issue_access_token())["sub"] == "alice"
+    assert op.requests["/jwks"] == 3
+
+
+def test_bearer_token_with_a_rotated_key_is_accepted_within_one_interval(
+    op: OIDCTestProvider, clock: list[float], settings: Any
+) -> None:
+    validate_access_token(op.issue_access_token())
+    clock[0] += 61
+    junk_bearer_tokens(op, 50)  # takes this interval's refetch
+    op.rotate_key()
+    token = op.issue_access_token()
+
+    with pytest.raises(TokenError, match="unknown signing key"):
+        validate_access_token(token)
+    clock[0] += settings.OIDC_JWKS_MIN_REFETCH_SECONDS
+    assert validate_access_token(token)["sub"] == "alice"
+    assert op.requests["/jwks"] == 3
+
+
+def test_concurrent_sign_ins_after_a_rotation_share_one_jwks_fetch(op: OIDCTestProvider) -> None:
+    validate_id_token(op.issue_id_token(nonce=NONCE), nonce=NONCE)
+    op.rotate_key()
+    op.delays["/jwks"] = 0.3  # long enough that every thread arrives while the fetch runs
+    id_tokens = [op.issue_id_token(user, nonce=NONCE) for user in ["alice", "bob"] * 4]
+
+    with ThreadPoolExecutor(max_workers=len(id_tokens)) as pool:
+        subs = list(pool.map(lambda token: validate_id_token(token, nonce=NONCE)["sub"], id_tokens))
+
+    assert subs == ["alice", "bob"] * 4
+    assert op.requests["/jwks"] == 2  # the first fetch and one refetch for all eight
+
+
+def test_failed_refetch_for_an_id_token_is_a_provider_error(op: OIDCTestProvider) -> None:
+    validate_id_token(op.issue_id_token(nonce=NONCE), nonce=NONCE)
+    op.rotate_key()
+    op.fail_paths["/jwks"] = 503
+    with pytest.raises(ProviderError, match="HTTP 503"):
+        validate_id_token(op.issue_id_token(nonce=NONCE), nonce=NONCE)
 
 
 def test_caches_expire_after_the_ttl(op: OIDCTestProvider, monkeypatch: pytest.MonkeyPatch) -> None:
