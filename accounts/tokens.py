@@ -107,12 +107,12 @@ def _key_for(header: dict[str, Any], *, from_token_endpoint: bool) -> tuple[jwt.
 def _decode(
     token: str,
     *,
-    audience: str,
+    audience: str | None,
     require: list[str],
     header: dict[str, Any] | None = None,
     from_token_endpoint: bool = False,
 ) -> dict[str, Any]:
-    """Verify signature and standard claims of a JWT from our provider."""
+    """Verify signature and standard claims of a JWT from our provider (aud: None, the caller's)."""
     header = header if header is not None else _unverified_header(token)
     key, alg = _key_for(header, from_token_endpoint=from_token_endpoint)
     try:
@@ -123,7 +123,7 @@ def _decode(
             audience=audience,
             issuer=configured_issuer(),
             leeway=_leeway(),
-            options={"require": require, "verify_iat": True},
+            options={"require": require, "verify_iat": True, "verify_aud": audience is not None},
         )
     except jwt.PyJWTError as error:
         raise TokenError(_reason(error)) from error
@@ -215,7 +215,14 @@ def validate_access_token(token: str) -> dict[str, Any]:
     ):
         raise TokenError("the token is malformed")
     # Keyed with the settings it was checked against, so a changed configuration never reuses it.
-    cache_key = f"{configured_issuer()}\n{settings.OIDC_API_AUDIENCE}\n{token}"
+    cache_key = "\n".join(
+        [
+            configured_issuer(),
+            settings.OIDC_API_AUDIENCE,
+            ",".join(settings.OIDC_API_CLIENT_IDS),
+            token,
+        ]
+    )
     cached = validated_access_tokens.get(cache_key)
     if cached is not None:
         return dict(cached)
@@ -229,10 +236,35 @@ def validate_access_token(token: str) -> dict[str, Any]:
 
 def _validate_jwt_access_token(token: str, header: dict[str, Any]) -> dict[str, Any]:
     """Validate a JWT access token locally against the provider's keys."""
-    audience = settings.OIDC_API_AUDIENCE
-    if not audience:
+    audience, client_ids = settings.OIDC_API_AUDIENCE, settings.OIDC_API_CLIENT_IDS
+    if not audience and not client_ids:
         raise ImproperlyConfigured("OIDC_API_AUDIENCE is not set")
-    return _decode(token, audience=audience, require=["iss", "aud", "exp"], header=header)
+    # The audience rule depends on whether the token has an aud at all: checked below.
+    claims = _decode(token, audience=None, require=["iss", "exp"], header=header)
+    _check_api_audience(claims, audience=audience, client_ids=client_ids)
+    return claims
+
+
+def _check_api_audience(claims: dict[str, Any], *, audience: str, client_ids: list[str]) -> None:
+    """A token with an aud must name OIDC_API_AUDIENCE. Cognito's access tokens have none; they
+    are accepted as its documentation says: token_use "access" and one of our client ids."""
+    purpose = claims.get("token_use")
+    if purpose is not None and purpose != "access":
+        raise TokenError("the token is not an access token")  # a Cognito id token, say
+    if "aud" in claims:
+        audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
+        if not audience or audience not in audiences:
+            raise TokenError("the token was issued for another application")
+    elif not client_ids:
+        raise TokenError("the token lacks the required 'aud' claim")
+    elif purpose != "access":
+        raise TokenError("the token is not an access token")
+    if client_ids:
+        # Okta names the client in cid, others in azp, Cognito in client_id; on Okta's default
+        # server every app's tokens carry the same aud, so only this tells them apart.
+        named = [claims[name] for name in ("cid", "azp", "client_id") if name in claims]
+        if not named or any(client not in client_ids for client in named):
+            raise TokenError("the token was issued for another application")
 
 
 def _opaque_cache_key(token: str) -> str:

@@ -150,6 +150,10 @@ OIDC_RP_SCOPES = env.str("OIDC_SCOPES", default="openid profile email")
 OIDC_ROLES_CLAIM = env.str("OIDC_ROLES_CLAIM", default="groups")
 OIDC_ROLE_MAP = env.str("OIDC_ROLE_MAP", default="portal-admins=ADMIN,portal-users=USER")
 OIDC_API_AUDIENCE = env.str("OIDC_API_AUDIENCE", default="api://default")
+# Cognito's access tokens have no aud; they name the app client instead (see the README).
+OIDC_API_CLIENT_IDS = [
+    client.strip() for client in env.list("OIDC_API_CLIENT_IDS", default=[]) if client.strip()
+]
 OIDC_SIGN_ALGS = env.list("OIDC_SIGN_ALGS", default=["RS256", "ES256"])
 OIDC_SESSION_REFRESH_SECONDS = env.int("OIDC_SESSION_REFRESH_SECONDS", default=900)
 SUPPORT_CONTACT = env.str("SUPPORT_CONTACT", default="your IT help desk")

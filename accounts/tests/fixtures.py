@@ -37,6 +37,7 @@ def op_settings(settings: Any, op: OIDCTestProvider) -> Iterator[None]:
     settings.OIDC_RP_CLIENT_ID = op.client_id
     settings.OIDC_RP_CLIENT_SECRET = op.client_secret
     settings.OIDC_API_AUDIENCE = op.api_audience
+    settings.OIDC_API_CLIENT_IDS = []
     settings.OIDC_SIGN_ALGS = ["RS256", "ES256"]
     settings.OIDC_CLOCK_LEEWAY_SECONDS = 60
     settings.OIDC_JWKS_MIN_REFETCH_SECONDS = 60

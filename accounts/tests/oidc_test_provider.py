@@ -407,6 +407,49 @@ class OIDCTestProvider:
         }
         return self.sign(_apply(claims, overrides), headers=headers, signing=signing)
 
+    def issue_cognito_access_token(
+        self,
+        user: str | None = None,
+        *,
+        client_id: str | None = None,
+        overrides: dict[str, Any] | None = None,
+        headers: dict[str, Any] | None = None,
+    ) -> str:
+        """An access token shaped like AWS Cognito's: no aud, but client_id and token_use, and
+        the user's groups in cognito:groups (left out, as Cognito does, when there are none)."""
+        user = user or self.current_user
+        claims = self.user_claims(user)
+        now = int(time.time())
+        token_claims = {
+            "iss": self.issuer,
+            "sub": claims["sub"],
+            "client_id": client_id or self.client_id,
+            "token_use": "access",
+            "scope": "openid profile email",
+            "auth_time": now,
+            "iat": now,
+            "exp": now + ACCESS_TOKEN_LIFETIME,
+            "jti": secrets.token_hex(8),
+            "origin_jti": secrets.token_hex(8),
+            "event_id": secrets.token_hex(8),
+            "version": 2,
+            "username": user,
+            **({"cognito:groups": claims["groups"]} if claims.get("groups") else {}),
+        }
+        return self.sign(_apply(token_claims, overrides), headers=headers)
+
+    def issue_cognito_id_token(self, user: str | None = None) -> str:
+        """An id token shaped like Cognito's (aud is the app client, token_use "id")."""
+        claims = self.user_claims(user or self.current_user)
+        return self.issue_id_token(
+            user,
+            overrides={
+                "token_use": "id",
+                "cognito:groups": claims.get("groups", []),
+                "groups": DROP,
+            },
+        )
+
     def issue_opaque_token(self, user: str | None = None) -> str:
         """An opaque access token the userinfo endpoint accepts for user."""
         token = secrets.token_urlsafe(32)
@@ -435,10 +478,14 @@ class OIDCTestProvider:
                 token,
                 key.private_key.public_key(),
                 algorithms=[key.alg],
-                audience=self.api_audience,
                 issuer=self.issuer,
+                options={"verify_aud": False},  # checked below: Cognito's have none
             )
         except (jwt.PyJWTError, StopIteration):
+            return None
+        if claims.get("aud", self.api_audience) != self.api_audience:
+            return None
+        if "aud" not in claims and claims.get("token_use") != "access":
             return None
         return next((name for name, c in self.users.items() if c["sub"] == claims["sub"]), None)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import secrets
 import time
+from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import jwt
@@ -19,6 +20,7 @@ from accounts import provider
 from accounts.models import User
 from accounts.roles import roles_of
 from accounts.tests.oidc_test_provider import DROP, TAMPER_NAMES, pkce_challenge
+from orders.models import Product
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("op_settings")]
 
@@ -642,6 +644,77 @@ def test_api_without_token_or_session_answers_json_401(client, op):
     assert response.json()["error"] == "unauthenticated"
     assert "Bearer" in response["WWW-Authenticate"]
     assert op.requests["/userinfo"] == 0
+
+
+# -- 11b. Cognito access tokens on the API (no aud; client_id and token_use) -------------------
+
+
+@pytest.fixture
+def cognito(settings, op):
+    """Configured as the README's Cognito recipe says."""
+    settings.OIDC_API_CLIENT_IDS = [op.client_id]
+    settings.OIDC_ROLES_CLAIM = "cognito:groups"
+
+
+def test_cognito_access_token_works_on_the_api_with_roles_from_cognito_groups(client, op, cognito):
+    Product.objects.create(sku="PEN-BLUE", name="Blue pen", unit_price=Decimal("1.50"))
+    headers = bearer(op.issue_cognito_access_token("alice"))
+
+    me = client.get("/api/me", headers=headers)
+    placed = client.post(
+        "/api/orders",
+        {"lines": [{"sku": "PEN-BLUE", "quantity": 2}]},
+        content_type="application/json",
+        headers=headers,
+    )
+    listed = client.get("/api/orders", headers=headers)
+
+    assert me.status_code == 200
+    assert me.json()["sub"] == "alice"
+    assert me.json()["roles"] == ["USER"]
+    assert placed.status_code == 201, placed.content[:500]
+    assert listed.status_code == 200
+    assert [order["number"] for order in listed.json()["results"]] == [placed.json()["number"]]
+    assert op.requests["/userinfo"] == 0
+
+
+COGNITO_REFUSED = {
+    "id-token": lambda op: op.issue_cognito_id_token("alice"),
+    "other-client": lambda op: op.issue_cognito_access_token("alice", client_id="another-app"),
+    "no-token-use": lambda op: op.issue_cognito_access_token(
+        "alice", overrides={"token_use": DROP}
+    ),
+}
+
+
+@pytest.mark.parametrize("path", ["/api/me", "/api/orders"])
+@pytest.mark.parametrize("kind", COGNITO_REFUSED)
+def test_cognito_tokens_that_are_not_ours_are_refused_with_401(client, op, cognito, kind, path):
+    response = client.get(path, headers=bearer(COGNITO_REFUSED[kind](op)))
+
+    assert response.status_code == 401
+    assert response.json()["error"] == "unauthenticated"
+    assert 'error="invalid_token"' in response["WWW-Authenticate"]
+
+
+@pytest.mark.parametrize("path", ["/api/me", "/api/orders"])
+def test_token_without_aud_is_refused_when_no_client_ids_are_set(client, op, settings, path):
+    settings.OIDC_ROLES_CLAIM = "cognito:groups"
+
+    response = client.get(path, headers=bearer(op.issue_cognito_access_token("alice")))
+
+    assert response.status_code == 401
+    assert "aud" in response.json()["detail"]
+
+
+def test_with_client_ids_set_okta_tokens_of_another_app_are_refused(client, op, cognito):
+    ours = op.issue_access_token("alice")
+    theirs = op.issue_access_token("alice", overrides={"cid": "another-app"})
+
+    assert client.get("/api/me", headers=bearer(ours)).status_code == 200
+    refused = client.get("/api/orders", headers=bearer(theirs))
+    assert refused.status_code == 401
+    assert refused.json()["detail"] == "the token was issued for another application"
 
 
 # -- 12. admin site --------------------------------------------------------------------------

@@ -367,6 +367,95 @@ def test_forged_jwt_access_token_is_rejected(op: OIDCTestProvider, signing: str)
         validate_access_token(op.issue_access_token(signing=signing))
 
 
+# -- Cognito access tokens (no aud; client_id and token_use) and the client-id rule ----------
+
+
+@pytest.fixture
+def cognito(settings: Any, op: OIDCTestProvider) -> None:
+    """Configured as the README's Cognito recipe says."""
+    settings.OIDC_API_CLIENT_IDS = [op.client_id]
+    settings.OIDC_ROLES_CLAIM = "cognito:groups"
+
+
+def test_cognito_access_token_is_accepted_with_its_client_id(
+    op: OIDCTestProvider, cognito: None
+) -> None:
+    claims = validate_access_token(op.issue_cognito_access_token("alice"))
+    assert claims["sub"] == "alice"
+    assert claims["cognito:groups"] == ["portal-users"]
+    assert "aud" not in claims
+    assert op.requests["/userinfo"] == 0
+
+
+@pytest.mark.parametrize(
+    ("overrides", "reason"),
+    [
+        ({"token_use": "id"}, "the token is not an access token"),
+        ({"token_use": DROP}, "the token is not an access token"),
+        ({"client_id": "another-app"}, "the token was issued for another application"),
+        ({"client_id": DROP}, "the token was issued for another application"),
+        ({"iss": "https://attacker.example"}, "the token was issued by another provider"),
+        ({"exp": int(time.time()) - 3600}, "the token has expired"),
+    ],
+)
+def test_bad_cognito_access_token_is_rejected(
+    op: OIDCTestProvider, cognito: None, overrides: dict[str, Any], reason: str
+) -> None:
+    with pytest.raises(TokenError) as caught:
+        validate_access_token(op.issue_cognito_access_token(overrides=overrides))
+    assert str(caught.value) == reason
+
+
+def test_cognito_id_token_is_not_an_access_token(
+    op: OIDCTestProvider, cognito: None, settings: Any
+) -> None:
+    settings.OIDC_API_AUDIENCE = op.client_id  # even where its aud would pass
+    with pytest.raises(TokenError, match="not an access token"):
+        validate_access_token(op.issue_cognito_id_token("alice"))
+
+
+def test_token_without_aud_is_rejected_when_no_client_ids_are_set(op: OIDCTestProvider) -> None:
+    with pytest.raises(TokenError, match="lacks the required 'aud' claim"):
+        validate_access_token(op.issue_cognito_access_token())
+
+
+def test_signature_of_a_cognito_token_is_checked(op: OIDCTestProvider, cognito: None) -> None:
+    header, _payload, signature = op.issue_cognito_access_token().split(".")
+    forged_payload = op.issue_cognito_access_token("bob").split(".")[1]
+    with pytest.raises(TokenError, match="signature is not valid"):
+        validate_access_token(f"{header}.{forged_payload}.{signature}")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "accepted"),
+    [
+        ({}, True),  # the test provider's access tokens carry cid, as Okta's do
+        ({"cid": "another-app"}, False),
+        ({"cid": DROP, "azp": "test-client"}, True),
+        ({"cid": DROP, "azp": "another-app"}, False),
+        ({"cid": DROP, "client_id": "test-client"}, True),
+        ({"cid": DROP}, False),  # names no client at all
+        ({"azp": "another-app"}, False),  # cid is ours, azp is not
+    ],
+)
+def test_with_client_ids_set_every_access_token_must_name_one(
+    op: OIDCTestProvider, cognito: None, overrides: dict[str, Any], accepted: bool
+) -> None:
+    token = op.issue_access_token("alice", overrides=overrides)
+    if accepted:
+        assert validate_access_token(token)["sub"] == "alice"
+    else:
+        with pytest.raises(TokenError, match="issued for another application"):
+            validate_access_token(token)
+
+
+def test_aud_rule_still_applies_when_client_ids_are_set(
+    op: OIDCTestProvider, cognito: None
+) -> None:
+    with pytest.raises(TokenError, match="issued for another application"):
+        validate_access_token(op.issue_access_token(overrides={"aud": "api://other"}))
+
+
 def test_opaque_token_is_validated_once_then_cached(op: OIDCTestProvider) -> None:
     token = op.issue_opaque_token("bob")
     for _ in range(3):
