@@ -20,7 +20,7 @@ from accounts import provider, signin
 from accounts.provider import ProviderError, TokenError
 from accounts.roles import roles_for_groups
 from accounts.services import user_set_roles, user_upsert_from_claims
-from accounts.tokens import claim_at_path, validate_id_token
+from accounts.tokens import checked_identity_claims, claim_at_path, validate_id_token
 
 logger = logging.getLogger(__name__)
 
@@ -175,7 +175,7 @@ class PortalOIDCBackend(OIDCAuthenticationBackend):
             raise ProviderError(
                 f"the provider refused the user details (HTTP {response.status_code})"
             )
-        return response.json()
+        return checked_identity_claims(response.json())
 
 
 def _oauth_error(response) -> str:

@@ -26,6 +26,7 @@ from accounts.provider import (
 __all__ = [
     "ProviderError",
     "TokenError",
+    "checked_identity_claims",
     "claim_at_path",
     "validate_access_token",
     "validate_id_token",
@@ -40,6 +41,12 @@ _NEGATIVE_CACHE_SECONDS = 30
 
 _INVALID_OPAQUE = "the token is not valid or has expired"
 
+# OpenID Connect Core 1.0, section 2: a sub is at most 255 characters (and our column too).
+_MAX_SUBJECT_LENGTH = 255
+# Claims the portal stores or shows as text. A token whose value is anything but text is refused
+# rather than stored as the text of a list ("['a']") or cut short.
+TEXT_CLAIMS = ("email", "name", "given_name", "family_name")
+
 # PyJWT's exceptions, most specific first, and what we tell people about them.
 _JWT_REASONS: tuple[tuple[type[jwt.PyJWTError], str], ...] = (
     (jwt.ExpiredSignatureError, "the token has expired"),
@@ -47,6 +54,7 @@ _JWT_REASONS: tuple[tuple[type[jwt.PyJWTError], str], ...] = (
     (jwt.InvalidIssuerError, "the token was issued by another provider"),
     (jwt.InvalidAudienceError, "the token was issued for another application"),
     (jwt.InvalidIssuedAtError, "the token's issue time is not valid"),
+    (jwt.exceptions.InvalidSubjectError, "the token does not name a user"),
     (jwt.InvalidSignatureError, "the token's signature is not valid"),
     (jwt.InvalidAlgorithmError, "the token uses a signing algorithm we do not accept"),
     (jwt.InvalidKeyError, "the token's signing key is not usable"),
@@ -138,8 +146,7 @@ def validate_id_token(id_token: str, *, nonce: str) -> dict[str, Any]:
         require=["iss", "aud", "exp", "iat", "sub"],
         from_token_endpoint=True,  # only ever read from our own back-channel token request
     )
-    if not isinstance(claims["sub"], str) or not claims["sub"]:
-        raise TokenError("the token does not name a user")
+    checked_identity_claims(claims)
     audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
     azp = claims.get("azp")
     # With several audiences, azp says which client the token was really issued to.
@@ -152,6 +159,34 @@ def validate_id_token(id_token: str, *, nonce: str) -> dict[str, Any]:
         or not hmac.compare_digest(token_nonce.encode(), nonce.encode())
     ):
         raise TokenError("the token does not belong to this sign-in attempt")
+    return claims
+
+
+def _is_storable_text(value: Any) -> bool:
+    """A string every database takes: no NUL byte (PostgreSQL refuses it), no lone surrogate."""
+    if not isinstance(value, str) or "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def checked_identity_claims(claims: dict[str, Any]) -> dict[str, Any]:
+    """The claims, once `sub` and the claims used as text are fit to store; else TokenError.
+
+    `sub` must be a non-empty string: the empty subject marks local (password) accounts.
+    """
+    sub = claims.get("sub")
+    if not isinstance(sub, str) or not sub:
+        raise TokenError("the token does not name a user")
+    if len(sub) > _MAX_SUBJECT_LENGTH:
+        raise TokenError(f"the token's 'sub' is longer than {_MAX_SUBJECT_LENGTH} characters")
+    for name in ("sub", *TEXT_CLAIMS):
+        value = claims.get(name)
+        if value is not None and not _is_storable_text(value):
+            raise TokenError(f"the token's '{name}' claim is not plain text")
     return claims
 
 
@@ -240,9 +275,9 @@ def _validate_jwt_access_token(token: str, header: dict[str, Any]) -> dict[str, 
     if not audience and not client_ids:
         raise ImproperlyConfigured("OIDC_API_AUDIENCE is not set")
     # The audience rule depends on whether the token has an aud at all: checked below.
-    claims = _decode(token, audience=None, require=["iss", "exp"], header=header)
+    claims = _decode(token, audience=None, require=["iss", "exp", "sub"], header=header)
     _check_api_audience(claims, audience=audience, client_ids=client_ids)
-    return claims
+    return checked_identity_claims(claims)
 
 
 def _check_api_audience(claims: dict[str, Any], *, audience: str, client_ids: list[str]) -> None:
@@ -291,9 +326,12 @@ def _validate_opaque_token(token: str) -> dict[str, Any]:
         raise ProviderError(
             f"the provider answered the userinfo request with HTTP {response.status_code}"
         )
-    claims = response.json()
-    if not isinstance(claims.get("sub"), str) or not claims["sub"]:
-        raise ProviderError("the provider's userinfo answer does not name a user")
+    try:
+        claims = checked_identity_claims(response.json())
+    except TokenError:
+        if ttl > 0:  # the same answer would come back: don't ask again for a while
+            cache.set(key, _INVALID_OPAQUE, min(ttl, _NEGATIVE_CACHE_SECONDS))
+        raise
     if ttl > 0:
         cache.set(key, claims, ttl)
     return claims

@@ -614,6 +614,52 @@ def test_bad_bearer_token_is_refused_with_401_invalid_token(client, op, kind):
     assert 'error="invalid_token"' in challenge
 
 
+UNSTORABLE_CLAIMS = {
+    "no-sub": {"sub": DROP},
+    "empty-sub": {"sub": ""},
+    "long-sub": {"sub": "s" * 256},
+    "nul-in-sub": {"sub": "alice\x00"},
+    "nul-in-email": {"email": "alice@example.com\x00"},
+    "list-email": {"email": ["alice@example.com"]},
+    "surrogate-in-email": {"email": "alice\ud800@example.com"},
+}
+
+
+@pytest.mark.parametrize("kind", ["jwt", "opaque"])
+@pytest.mark.parametrize("case", UNSTORABLE_CLAIMS)
+def test_token_with_unstorable_claims_is_a_401_and_stores_nothing(client, op, case, kind):
+    overrides = UNSTORABLE_CLAIMS[case]
+    if kind == "jwt":
+        token = op.issue_access_token("alice", overrides={"email": "a@example.com", **overrides})
+    else:
+        op.userinfo_overrides = overrides
+        token = op.issue_opaque_token("alice")
+    users_before = User.objects.count()
+
+    response = client.get("/api/orders", headers=bearer(token))
+
+    assert response.status_code == 401
+    assert response.json()["error"] == "unauthenticated"
+    assert 'error="invalid_token"' in response["WWW-Authenticate"]
+    assert User.objects.count() == users_before
+
+
+@pytest.mark.parametrize("where", ["id_token", "userinfo"])
+@pytest.mark.parametrize("case", ["list-email", "nul-in-email", "surrogate-in-email"])
+def test_sign_in_with_unstorable_claims_fails_and_stores_nothing(client, op, case, where):
+    authorize_url = start_sign_in(client)
+    if where == "id_token":
+        op.next_id_token_overrides = UNSTORABLE_CLAIMS[case]
+    else:
+        op.userinfo_overrides = UNSTORABLE_CLAIMS[case]
+
+    response = finish_sign_in(client, op, authorize_url)
+
+    assert_failed(response, 401, "the token's 'email' claim is not plain text")
+    assert_signed_out(client)
+    assert not User.objects.filter(oidc_subject="alice").exists()
+
+
 def test_non_bearer_authorization_is_refused_with_401(client, op):
     response = client.get("/api/me", headers={"Authorization": "Basic x"})
 

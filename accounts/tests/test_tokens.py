@@ -356,6 +356,63 @@ def test_bad_jwt_access_token_is_rejected(
     assert str(caught.value) == reason
 
 
+# Claims no access token, id token or userinfo answer may carry, and the reason given.
+BAD_IDENTITY_CLAIMS = {
+    "empty-sub": ({"sub": ""}, "the token does not name a user"),
+    "number-sub": ({"sub": 12345}, "the token does not name a user"),
+    "long-sub": ({"sub": "s" * 256}, "the token's 'sub' is longer than 255 characters"),
+    "nul-in-sub": ({"sub": "alice\x00admin"}, "the token's 'sub' claim is not plain text"),
+    "surrogate-in-sub": ({"sub": "alice\ud800"}, "the token's 'sub' claim is not plain text"),
+    "list-email": ({"email": ["a@example.com"]}, "the token's 'email' claim is not plain text"),
+    "nul-in-email": ({"email": "a@example.com\x00"}, "the token's 'email' claim is not plain text"),
+    "object-name": ({"name": {"first": "A"}}, "the token's 'name' claim is not plain text"),
+    "number-family-name": ({"family_name": 7}, "the token's 'family_name' claim is not plain text"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_IDENTITY_CLAIMS)
+def test_jwt_access_token_with_unusable_identity_claims_is_rejected(
+    op: OIDCTestProvider, case: str
+) -> None:
+    overrides, reason = BAD_IDENTITY_CLAIMS[case]
+    with pytest.raises(TokenError) as caught:
+        validate_access_token(op.issue_access_token(overrides=overrides))
+    assert str(caught.value) == reason
+
+
+@pytest.mark.parametrize("case", BAD_IDENTITY_CLAIMS)
+def test_opaque_token_with_unusable_userinfo_claims_is_rejected_and_remembered(
+    op: OIDCTestProvider, case: str
+) -> None:
+    overrides, reason = BAD_IDENTITY_CLAIMS[case]
+    op.userinfo_overrides = overrides
+    token = op.issue_opaque_token()
+    with pytest.raises(TokenError) as caught:
+        validate_access_token(token)
+    assert str(caught.value) == reason
+    with pytest.raises(TokenError):
+        validate_access_token(token)
+    assert op.requests["/userinfo"] == 1
+
+
+@pytest.mark.parametrize("case", BAD_IDENTITY_CLAIMS)
+def test_id_token_with_unusable_identity_claims_is_rejected(
+    op: OIDCTestProvider, case: str
+) -> None:
+    overrides, reason = BAD_IDENTITY_CLAIMS[case]
+    reject(op.issue_id_token(nonce=NONCE, overrides=overrides), reason)
+
+
+def test_access_token_without_sub_is_rejected(op: OIDCTestProvider) -> None:
+    with pytest.raises(TokenError, match="lacks the required 'sub' claim"):
+        validate_access_token(op.issue_access_token(overrides={"sub": DROP}))
+
+
+def test_sub_of_255_characters_and_a_null_email_are_accepted(op: OIDCTestProvider) -> None:
+    token = op.issue_access_token(overrides={"sub": "s" * 255, "email": None})
+    assert validate_access_token(token)["sub"] == "s" * 255
+
+
 def test_id_token_is_not_an_access_token(op: OIDCTestProvider) -> None:
     with pytest.raises(TokenError, match="another application"):
         validate_access_token(op.issue_id_token(nonce=NONCE))
@@ -493,9 +550,9 @@ def test_userinfo_outage_is_a_provider_error(op: OIDCTestProvider) -> None:
         validate_access_token(op.issue_opaque_token())
 
 
-def test_userinfo_without_sub_is_a_provider_error(op: OIDCTestProvider) -> None:
+def test_userinfo_without_sub_refuses_the_token(op: OIDCTestProvider) -> None:
     op.userinfo_overrides["sub"] = DROP
-    with pytest.raises(ProviderError, match="does not name a user"):
+    with pytest.raises(TokenError, match="does not name a user"):
         validate_access_token(op.issue_opaque_token())
 
 
