@@ -38,6 +38,45 @@ _clock = time.monotonic
 class ProviderError(Exception):
     """The provider could not be reached or answered something we cannot use."""
 
+    retry_after_seconds = 30  # what an API client is told to wait
+
+
+class ProviderCallsThrottled(ProviderError):
+    """We would call the provider, but this process's budget for such calls is spent."""
+
+    retry_after_seconds = 1
+
+
+class CallBudget:
+    """At most `per_second` calls per second in this process (a token bucket: short bursts of
+    up to one second's worth pass, then one call every 1/per_second seconds)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._allowance = 0.0
+        self._updated: float | None = None
+
+    def take(self, per_second: float) -> bool:
+        """Spend one call if the budget has one; per_second 0 means no limit."""
+        if per_second <= 0:
+            return True
+        with self._lock:
+            now = _clock()
+            if self._updated is None:
+                self._allowance = per_second  # a new process starts with a full second's worth
+            else:
+                refill = (now - self._updated) * per_second
+                self._allowance = min(per_second, self._allowance + refill)
+            self._updated = now
+            if self._allowance < 1:
+                return False
+            self._allowance -= 1
+            return True
+
+    def reset(self) -> None:
+        with self._lock:
+            self._allowance, self._updated = 0.0, None
+
 
 class TokenError(Exception):
     """A token is not acceptable; str(error) is a short reason a person can read."""

@@ -16,6 +16,8 @@ from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
 
 from accounts.provider import (
+    CallBudget,
+    ProviderCallsThrottled,
     ProviderError,
     TokenError,
     configured_issuer,
@@ -239,6 +241,15 @@ class _ValidatedTokens:
 
 
 validated_access_tokens = _ValidatedTokens()
+# Userinfo calls for opaque tokens this process has not seen (or not recently): made-up tokens
+# cost an attacker nothing, and must not use up the provider's rate limit for everyone.
+opaque_token_checks = CallBudget()
+
+
+def clear_caches() -> None:
+    """Forget verified tokens and the spent check budget (for tests)."""
+    validated_access_tokens.clear()
+    opaque_token_checks.reset()
 
 
 def validate_access_token(token: str) -> dict[str, Any]:
@@ -316,6 +327,8 @@ def _validate_opaque_token(token: str) -> dict[str, Any]:
         return dict(cached)
     if cached == _INVALID_OPAQUE:
         raise TokenError(_INVALID_OPAQUE)
+    if not opaque_token_checks.take(settings.OIDC_OPAQUE_TOKEN_CHECKS_PER_SECOND):
+        raise ProviderCallsThrottled("too many unknown tokens to check right now")
     response = userinfo_response(token)
     ttl = int(settings.OIDC_OPAQUE_TOKEN_CACHE_SECONDS)
     if response.status_code in (400, 401, 403):

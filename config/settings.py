@@ -169,6 +169,7 @@ OIDC_HTTP_TIMEOUT = env.float("OIDC_HTTP_TIMEOUT", default=5.0)
 OIDC_JWKS_MIN_REFETCH_SECONDS = env.int("OIDC_JWKS_MIN_REFETCH_SECONDS", default=60)
 OIDC_ACCESS_TOKEN_CACHE_SECONDS = env.int("OIDC_ACCESS_TOKEN_CACHE_SECONDS", default=300)
 OIDC_OPAQUE_TOKEN_CACHE_SECONDS = env.int("OIDC_OPAQUE_TOKEN_CACHE_SECONDS", default=300)
+OIDC_OPAQUE_TOKEN_CHECKS_PER_SECOND = env.int("OIDC_OPAQUE_TOKEN_CHECKS_PER_SECOND", default=10)
 
 # Private image storage. No endpoint means AWS S3 itself.
 S3_BUCKET = env.str("S3_BUCKET", default=_local_default("portal-media"))

@@ -43,17 +43,18 @@ def op_settings(settings: Any, op: OIDCTestProvider) -> Iterator[None]:
     settings.OIDC_JWKS_MIN_REFETCH_SECONDS = 60
     settings.OIDC_DISCOVERY_TTL_SECONDS = 3600
     settings.OIDC_OPAQUE_TOKEN_CACHE_SECONDS = 300
+    settings.OIDC_OPAQUE_TOKEN_CHECKS_PER_SECOND = 10
     settings.OIDC_HTTP_TIMEOUT = 2
     for name in provider.ENDPOINT_SETTINGS.values():
         setattr(settings, name, "")
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     provider.clear_caches()
-    tokens.validated_access_tokens.clear()
+    tokens.clear_caches()
     provider.provider_calls.clear()
     cache.clear()
     yield
     provider.clear_caches()
-    tokens.validated_access_tokens.clear()
+    tokens.clear_caches()
     cache.clear()
 
 

@@ -683,6 +683,24 @@ def test_opaque_token_is_checked_once_at_userinfo_then_cached(client, op):
     assert op.requests["/userinfo"] == 1
 
 
+def test_twenty_junk_opaque_tokens_cost_at_most_the_cap_in_userinfo_calls(
+    client, op, settings, monkeypatch
+):
+    monkeypatch.setattr(provider, "_clock", lambda: 1000.0)  # all within one second
+    cap = settings.OIDC_OPAQUE_TOKEN_CHECKS_PER_SECOND
+    junk = [secrets.token_urlsafe(32) for _ in range(20)]
+
+    answers = [client.get("/api/me", headers=bearer(token)) for token in junk]
+
+    assert op.requests["/userinfo"] == cap
+    assert [answer.status_code for answer in answers] == [401] * cap + [503] * (20 - cap)
+    assert answers[-1].json()["error"] == "unavailable"
+    assert answers[-1]["Retry-After"] == "1"
+    again = [client.get("/api/me", headers=bearer(token)).status_code for token in junk[:cap]]
+    assert again == [401] * cap  # refusals are remembered: no more calls
+    assert op.requests["/userinfo"] == cap
+
+
 def test_api_without_token_or_session_answers_json_401(client, op):
     response = client.get("/api/me")
 

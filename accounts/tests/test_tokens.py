@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from accounts import provider
-from accounts.provider import ProviderError
+from accounts.provider import ProviderCallsThrottled, ProviderError
 from accounts.tests.oidc_test_provider import DROP, OIDCTestProvider, pkce_challenge
 from accounts.tokens import TokenError, claim_at_path, validate_access_token, validate_id_token
 
@@ -536,6 +536,43 @@ def test_unknown_opaque_token_is_rejected_and_briefly_remembered(op: OIDCTestPro
         with pytest.raises(TokenError, match="not valid or has expired"):
             validate_access_token("definitely-not-issued")
     assert op.requests["/userinfo"] == 1
+
+
+def test_unseen_opaque_tokens_are_checked_at_most_the_cap_per_second(
+    op: OIDCTestProvider, clock: list[float], settings: Any
+) -> None:
+    known = op.issue_opaque_token("alice")
+    validate_access_token(known)
+    cap = settings.OIDC_OPAQUE_TOKEN_CHECKS_PER_SECOND
+    outcomes = []
+    for _ in range(20):
+        try:
+            validate_access_token(secrets.token_urlsafe(32))
+        except ProviderCallsThrottled as error:
+            outcomes.append(f"throttled, retry after {error.retry_after_seconds}s")
+        except TokenError:
+            outcomes.append("refused")
+
+    assert op.requests["/userinfo"] == cap  # the known token's check included
+    assert outcomes == ["refused"] * (cap - 1) + ["throttled, retry after 1s"] * (21 - cap)
+    assert validate_access_token(known)["sub"] == "alice"  # cached answers still serve
+    clock[0] += 0.5  # half a second refills half the budget
+    for _ in range(cap // 2):
+        with pytest.raises(TokenError, match="not valid or has expired"):
+            validate_access_token(secrets.token_urlsafe(32))
+    with pytest.raises(ProviderCallsThrottled):
+        validate_access_token(secrets.token_urlsafe(32))
+    assert op.requests["/userinfo"] == cap + cap // 2
+
+
+def test_opaque_token_checks_are_uncapped_with_zero(
+    op: OIDCTestProvider, clock: list[float], settings: Any
+) -> None:
+    settings.OIDC_OPAQUE_TOKEN_CHECKS_PER_SECOND = 0
+    for _ in range(20):
+        with pytest.raises(TokenError):
+            validate_access_token(secrets.token_urlsafe(32))
+    assert op.requests["/userinfo"] == 20
 
 
 def test_opaque_token_of_a_disabled_user_is_rejected(op: OIDCTestProvider) -> None:
