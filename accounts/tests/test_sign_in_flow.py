@@ -338,14 +338,79 @@ def test_token_endpoint_server_error_gives_502(client, op):
     assert_signed_out(client)
 
 
-def test_token_endpoint_invalid_grant_gives_400(client, op):
+LEFT_OPEN_TOO_LONG = "left open too long"
+
+
+def test_token_endpoint_invalid_grant_says_the_sign_in_was_left_open_too_long(client, op):
     authorize_url = start_sign_in(client)
     op.next_token_error = (400, {"error": "invalid_grant", "error_description": "used"})
 
     response = finish_sign_in(client, op, authorize_url)
 
-    assert_failed(response, 400, "the provider refused the sign-in code (invalid_grant)")
+    assert_failed(response, 400, "the sign-in code has expired or was already used")
+    assert LEFT_OPEN_TOO_LONG in response.content.decode()
     assert_signed_out(client)
+
+
+def test_wrong_client_secret_names_the_settings_to_check(client, op, settings):
+    settings.OIDC_RP_CLIENT_SECRET = "not-the-secret"
+    authorize_url = start_sign_in(client)
+
+    response = finish_sign_in(client, op, authorize_url)
+
+    assert_failed(response, 502, "refused the portal's client id or secret (invalid_client)")
+    page = response.content.decode()
+    assert "OIDC_CLIENT_ID" in page
+    assert "OIDC_CLIENT_SECRET" in page
+    assert LEFT_OPEN_TOO_LONG not in page
+    assert "not answering" not in page
+    assert_signed_out(client)
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "reason"),
+    [
+        (400, {"error": "unauthorized_client"}, "does not let the portal sign people in"),
+        (400, {"error": "invalid_request"}, "refused to finish the sign-in (invalid_request)"),
+        (400, {"error": "unsupported_grant_type"}, "(unsupported_grant_type)"),
+        (403, b"", "refused to finish the sign-in (HTTP 403)"),
+        (400, ["not", "an", "object"], "refused to finish the sign-in (HTTP 400)"),
+    ],
+)
+def test_other_token_endpoint_errors_each_say_what_they_are(client, op, status, body, reason):
+    authorize_url = start_sign_in(client)
+    op.next_token_error = (status, body)
+
+    response = finish_sign_in(client, op, authorize_url)
+
+    assert_failed(response, 502, reason)
+    page = response.content.decode()
+    assert LEFT_OPEN_TOO_LONG not in page
+    assert "Trying again will not help" in page
+    assert_signed_out(client)
+
+
+@pytest.mark.parametrize("secret", ["a+b%c", "p:ss w=rd&x/ü"])
+def test_client_secret_with_special_characters_is_form_encoded_into_basic(
+    client, op, settings, secret
+):
+    op.client_secret = secret
+    settings.OIDC_RP_CLIENT_SECRET = secret
+
+    response = sign_in(client, op, "alice")
+
+    assert response.status_code == 302, response.content[:1000]
+    assert_signed_in_as(client, "alice")
+
+
+def test_client_id_with_a_colon_is_form_encoded_into_basic(client, op, settings):
+    op.client_id = "portal:prod"
+    settings.OIDC_RP_CLIENT_ID = "portal:prod"
+
+    response = sign_in(client, op, "alice")
+
+    assert response.status_code == 302, response.content[:1000]
+    assert_signed_in_as(client, "alice")
 
 
 # -- 6. state --------------------------------------------------------------------------------
@@ -551,6 +616,22 @@ def test_session_check_applies_role_changes(client, op):
     alice = assert_signed_in_as(client, "alice")
     assert roles_of(alice) == {"ADMIN"}
     assert alice.is_staff
+
+
+def test_refresh_seconds_zero_turns_the_session_check_off(client, op, settings):
+    settings.OIDC_SESSION_REFRESH_SECONDS = 0
+    sign_in(client, op, "alice")
+    assert "oidc_id_token_expiration" not in client.session
+    expire_session_check(client)  # even a session marked before the check was turned off
+    op.reset_counts()
+
+    page = client.get("/account/")
+    api = client.get("/api/me")
+
+    assert page.status_code == 200
+    assert api.status_code == 200
+    assert api.json()["sub"] == "alice"
+    assert op.requests["/authorize"] == 0
 
 
 def test_api_with_due_session_answers_json_401(client, op):
