@@ -10,6 +10,8 @@ from django.core.cache import cache
 from accounts import provider, tokens
 from accounts.tests.oidc_test_provider import OIDCTestProvider
 
+# The demo people of devstack/users.json, with the same role sets; the first (alice) is the
+# test provider's current user unless a test picks another.
 USERS = {
     "alice": {
         "name": "Alice Example",
@@ -18,7 +20,14 @@ USERS = {
         "email": "alice@example.com",
         "groups": ["portal-users"],
     },
-    "bob": {"name": "Bob Example", "email": "bob@example.com", "groups": ["portal-admins"]},
+    "admin": {
+        "name": "Ada Admin",
+        "given_name": "Ada",
+        "family_name": "Admin",
+        "email": "admin@example.com",
+        "groups": ["portal-admins", "portal-users"],
+    },
+    "bob": {"name": "Bob Example", "email": "bob@example.com", "groups": ["portal-users"]},
     "nobody": {"name": "Nora Nobody", "email": "nobody@example.com", "groups": []},
 }
 

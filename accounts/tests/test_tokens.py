@@ -333,9 +333,9 @@ def test_provider_calls_are_counted(op: OIDCTestProvider) -> None:
 
 
 def test_jwt_access_token_is_accepted(op: OIDCTestProvider) -> None:
-    claims = validate_access_token(op.issue_access_token("bob"))
-    assert claims["sub"] == "bob"
-    assert claims["groups"] == ["portal-admins"]
+    claims = validate_access_token(op.issue_access_token("admin"))
+    assert claims["sub"] == "admin"
+    assert claims["groups"] == ["portal-admins", "portal-users"]
     assert op.requests["/userinfo"] == 0
 
 
