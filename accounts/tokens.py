@@ -47,7 +47,7 @@ _INVALID_OPAQUE = "the token is not valid or has expired"
 _MAX_SUBJECT_LENGTH = 255
 # Claims the portal stores or shows as text. A token whose value is anything but text is refused
 # rather than stored as the text of a list ("['a']") or cut short.
-TEXT_CLAIMS = ("email", "name", "given_name", "family_name")
+_TEXT_CLAIMS = ("email", "name", "given_name", "family_name")
 
 # PyJWT's exceptions, most specific first, and what we tell people about them.
 _JWT_REASONS: tuple[tuple[type[jwt.PyJWTError], str], ...] = (
@@ -185,7 +185,7 @@ def checked_identity_claims(claims: dict[str, Any]) -> dict[str, Any]:
         raise TokenError("the token does not name a user")
     if len(sub) > _MAX_SUBJECT_LENGTH:
         raise TokenError(f"the token's 'sub' is longer than {_MAX_SUBJECT_LENGTH} characters")
-    for name in ("sub", *TEXT_CLAIMS):
+    for name in ("sub", *_TEXT_CLAIMS):
         value = claims.get(name)
         if value is not None and not _is_storable_text(value):
             raise TokenError(f"the token's '{name}' claim is not plain text")
