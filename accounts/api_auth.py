@@ -83,7 +83,7 @@ def api_view(*roles: str):
                         503,
                         "unavailable",
                         "the sign-in provider is not answering; try again shortly",
-                        headers={"Retry-After": "30"},
+                        headers={"Retry-After": str(error.retry_after_seconds)},
                     )
             elif request.user.is_authenticated:
                 if signin.session_needs_refresh(request):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
+from urllib.parse import quote_plus
 
 from django.conf import settings
 from django.core.cache import cache
@@ -20,7 +21,7 @@ from accounts import provider, signin
 from accounts.provider import ProviderError, TokenError
 from accounts.roles import groups_in_claims, roles_for_groups
 from accounts.services import user_set_roles, user_upsert_from_claims
-from accounts.tokens import validate_id_token
+from accounts.tokens import checked_identity_claims, validate_id_token
 
 logger = logging.getLogger(__name__)
 
@@ -138,12 +139,15 @@ class PortalOIDCBackend(OIDCAuthenticationBackend):
                 "redirect_uri": signin.callback_url(request),
                 "code_verifier": code_verifier,
             },
-            auth=HTTPBasicAuth(settings.OIDC_RP_CLIENT_ID, settings.OIDC_RP_CLIENT_SECRET),
+            # RFC 6749 section 2.3.1: id and secret are form-encoded before they go into Basic,
+            # so a secret with "+", "%" or ":" arrives as it was set.
+            auth=HTTPBasicAuth(
+                quote_plus(settings.OIDC_RP_CLIENT_ID), quote_plus(settings.OIDC_RP_CLIENT_SECRET)
+            ),
             headers={"Accept": "application/json"},
         )
         if response.status_code != 200:
-            detail = _oauth_error(response)
-            raise signin.SignInFailed(400, f"the provider refused the sign-in code ({detail})")
+            raise token_endpoint_failure(response)
         body = response.json()
         for name in ("id_token", "access_token"):
             if not isinstance(body.get(name), str) or not body[name]:
@@ -157,13 +161,54 @@ class PortalOIDCBackend(OIDCAuthenticationBackend):
             raise ProviderError(
                 f"the provider refused the user details (HTTP {response.status_code})"
             )
-        return response.json()
+        return checked_identity_claims(response.json())
 
 
-def _oauth_error(response) -> str:
+def _oauth_error(response) -> tuple[str, str]:
+    """The error code of a token-endpoint answer (or its HTTP status), and its description."""
     try:
         body = response.json()
     except ValueError:
         body = {}
-    error = body.get("error") if isinstance(body, dict) else None
-    return str(error or f"HTTP {response.status_code}")[:100]
+    if not isinstance(body, dict):
+        body = {}
+    error = body.get("error")
+    description = body.get("error_description")
+    code = error if isinstance(error, str) and error else f"HTTP {response.status_code}"
+    return code[:100], (description if isinstance(description, str) else "")[:300]
+
+
+def token_endpoint_failure(response) -> signin.SignInFailed:
+    """The sign-in failure for a token-endpoint error (RFC 6749 section 5.2), each in its words.
+
+    Only invalid_grant (the code expired or was used) is about the sign-in itself; the others
+    are the portal's configuration, which trying again will not fix.
+    """
+    code, description = _oauth_error(response)
+    logger.warning("the token endpoint answered %s: %s", code, description or "(no description)")
+    if code == "invalid_grant":
+        return signin.SignInFailed(
+            400, "the sign-in code has expired or was already used (invalid_grant)"
+        )
+    ask = f"Trying again will not help; please tell {settings.SUPPORT_CONTACT}."
+    if code == "invalid_client":
+        return signin.SignInFailed(
+            502,
+            "the sign-in provider refused the portal's client id or secret (invalid_client)",
+            advice="This is a setting of the portal, not a problem with your account: whoever "
+            "runs the portal should check OIDC_CLIENT_ID and OIDC_CLIENT_SECRET against the "
+            f"app registered at the provider. {ask}",
+        )
+    if code == "unauthorized_client":
+        return signin.SignInFailed(
+            502,
+            "the sign-in provider does not let the portal sign people in with a code "
+            "(unauthorized_client)",
+            advice="Whoever runs the portal should allow the Authorization Code grant for the "
+            f"portal's app at the provider. {ask}",
+        )
+    return signin.SignInFailed(
+        502,
+        f"the sign-in provider refused to finish the sign-in ({code})",
+        advice=f"This is not a problem with your account. {ask}",
+    )

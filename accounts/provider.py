@@ -38,6 +38,45 @@ _clock = time.monotonic
 class ProviderError(Exception):
     """The provider could not be reached or answered something we cannot use."""
 
+    retry_after_seconds = 30  # what an API client is told to wait
+
+
+class ProviderCallsThrottled(ProviderError):
+    """We would call the provider, but this process's budget for such calls is spent."""
+
+    retry_after_seconds = 1
+
+
+class CallBudget:
+    """At most `per_second` calls per second in this process (a token bucket: short bursts of
+    up to one second's worth pass, then one call every 1/per_second seconds)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._allowance = 0.0
+        self._updated: float | None = None
+
+    def take(self, per_second: float) -> bool:
+        """Spend one call if the budget has one; per_second 0 means no limit."""
+        if per_second <= 0:
+            return True
+        with self._lock:
+            now = _clock()
+            if self._updated is None:
+                self._allowance = per_second  # a new process starts with a full second's worth
+            else:
+                refill = (now - self._updated) * per_second
+                self._allowance = min(per_second, self._allowance + refill)
+            self._updated = now
+            if self._allowance < 1:
+                return False
+            self._allowance -= 1
+            return True
+
+    def reset(self) -> None:
+        with self._lock:
+            self._allowance, self._updated = 0.0, None
+
 
 class TokenError(Exception):
     """A token is not acceptable; str(error) is a short reason a person can read."""
@@ -66,28 +105,24 @@ class _KeySet:
 
 
 _discovery: dict[str, _Cached] = {}  # by issuer
-_jwks: dict[str, _Cached] = {}  # by jwks_uri; value is a _KeySet
-_last_jwks_refetch: dict[str, float] = {}  # by jwks_uri: last refetch caused by an unknown kid
+_jwks: dict[str, _Cached] = {}  # by jwks_uri; value is a _KeySet; written only under the lock below
+_last_jwks_fetch: dict[str, float] = {}  # by jwks_uri: when we last asked for it, for any reason
 _discovery_lock = threading.Lock()
-_jwks_lock = threading.Lock()
+# Held while the JWKS is fetched: one fetch at a time per process; whoever waited uses its result.
+_jwks_fetch_lock = threading.Lock()
 
 
 def clear_caches() -> None:
     """Forget cached metadata and keys (for tests); the provider_calls counter is kept."""
-    with _discovery_lock, _jwks_lock:
+    with _discovery_lock, _jwks_fetch_lock:
         _discovery.clear()
         _jwks.clear()
-        _last_jwks_refetch.clear()
-
-
-def setting(name: str, default: Any) -> Any:
-    """Read a setting at call time, because tests override settings."""
-    return getattr(settings, name, default)
+        _last_jwks_fetch.clear()
 
 
 def configured_issuer() -> str:
     """The configured issuer, exactly as tokens must carry it."""
-    issuer = setting("OIDC_ISSUER", "")
+    issuer = settings.OIDC_ISSUER
     if not issuer:
         raise ImproperlyConfigured("OIDC_ISSUER is not set")
     return issuer
@@ -95,19 +130,19 @@ def configured_issuer() -> str:
 
 def _ttl() -> float:
     """How long discovery and JWKS documents stay fresh."""
-    return float(setting("OIDC_DISCOVERY_TTL_SECONDS", 3600))
+    return float(settings.OIDC_DISCOVERY_TTL_SECONDS)
 
 
 def _min_refetch() -> float:
     """Least time between two JWKS refetches caused by unknown key ids."""
-    return float(setting("OIDC_JWKS_MIN_REFETCH_SECONDS", 60))
+    return float(settings.OIDC_JWKS_MIN_REFETCH_SECONDS)
 
 
 def provider_request(
     kind: str, method: str, url: str, *, expect_json: bool = True, **kw: Any
 ) -> requests.Response:
     """Make one HTTP call to the provider, counted under `kind`; 4xx answers are returned."""
-    timeout = kw.pop("timeout", float(setting("OIDC_HTTP_TIMEOUT", 5)))
+    timeout = kw.pop("timeout", float(settings.OIDC_HTTP_TIMEOUT))
     provider_calls[kind] += 1
     try:
         response = requests.request(method, url, timeout=timeout, **kw)
@@ -159,11 +194,16 @@ def _fetch_discovery(issuer: str) -> dict[str, Any]:
     return document
 
 
+def _is_fresh(cached: _Cached, now: float) -> bool:
+    """Young enough to use, or a failed refresh said to wait before trying again."""
+    return now - cached.fetched_at < _ttl() or now < cached.retry_after
+
+
 def _refresh(store: dict[str, _Cached], key: str, fetch: Any, kind: str) -> Any:
     """Return the cached value for key, fetching when missing or stale (caller holds the lock)."""
     now = _clock()
     cached = store.get(key)
-    if cached is not None and (now - cached.fetched_at < _ttl() or now < cached.retry_after):
+    if cached is not None and _is_fresh(cached, now):
         return cached.value
     try:
         value = fetch()
@@ -192,7 +232,7 @@ def get_provider_metadata() -> dict[str, Any]:
     """The discovery document with any explicit OIDC_OP_* endpoint settings applied."""
     metadata = dict(_discovered())
     for key, setting_name in ENDPOINT_SETTINGS.items():
-        override = setting(setting_name, None)
+        override = getattr(settings, setting_name)  # a name from ENDPOINT_SETTINGS, all declared
         if override:
             metadata[key] = override
     return metadata
@@ -203,7 +243,7 @@ def endpoint(name: str, *, required: bool = True) -> str:
     if name not in ENDPOINT_SETTINGS:
         raise ValueError(f"unknown endpoint {name!r}; expected one of {sorted(ENDPOINT_SETTINGS)}")
     # An explicit setting wins, and then the discovery document need not be fetched for it.
-    url = setting(ENDPOINT_SETTINGS[name], None) or _discovered().get(name) or ""
+    url = getattr(settings, ENDPOINT_SETTINGS[name]) or _discovered().get(name) or ""
     if not isinstance(url, str):
         raise ProviderError(f"the provider's {name} is not a URL")
     if required and not url:
@@ -252,24 +292,59 @@ def _build_key(keyset: _KeySet, jwk: dict[str, Any], kid: str | None, alg: str) 
     return built
 
 
-def get_signing_key(kid: str | None, alg: str) -> jwt.PyJWK:
-    """The provider's key for this kid and algorithm, refetching the JWKS (rate limited) if new."""
+def _fetch_jwks_now(uri: str) -> _KeySet:
+    """Fetch the JWKS, noting when (caller holds _jwks_fetch_lock)."""
+    _last_jwks_fetch[uri] = _clock()
+    return _fetch_jwks(uri)
+
+
+def _current_keys(uri: str) -> _KeySet:
+    """The cached keys; fetched first when missing or older than OIDC_DISCOVERY_TTL_SECONDS."""
+    cached = _jwks.get(uri)
+    if cached is not None and _is_fresh(cached, _clock()):
+        return cached.value
+    with _jwks_fetch_lock:
+        return _refresh(_jwks, uri, lambda: _fetch_jwks_now(uri), "jwks")
+
+
+def _bearer_refetch_due(uri: str) -> bool:
+    """Whether our copy of the keys is old enough for a Bearer token's unknown kid to refetch."""
+    last = _last_jwks_fetch.get(uri)
+    return last is None or _clock() - last >= _min_refetch()
+
+
+def _refetched_keys(uri: str, *, seen: _KeySet, rate_limited: bool) -> _KeySet:
+    """Fetch the keys again because a kid was not in `seen`; `seen` again when refused."""
+    if rate_limited and not _bearer_refetch_due(uri) and not _jwks_fetch_lock.locked():
+        return seen  # nothing new to wait for, and too soon to ask again
+    with _jwks_fetch_lock:
+        cached = _jwks.get(uri)
+        if cached is not None and cached.value is not seen:
+            return cached.value  # fetched while we waited: use that answer
+        if rate_limited and not _bearer_refetch_due(uri):
+            return seen
+        keyset = _fetch_jwks_now(uri)
+        _jwks[uri] = _Cached(value=keyset, fetched_at=_clock())
+        return keyset
+
+
+def get_signing_key(kid: str | None, alg: str, *, from_token_endpoint: bool = False) -> jwt.PyJWK:
+    """The provider's key for this kid and algorithm, refetching the JWKS once if the kid is new.
+
+    An id_token reaches us only as the answer to our own request to the token endpoint, so an
+    unknown kid there means the provider rotated its keys: it always gets a refetch. Bearer
+    tokens come from anyone, and made-up kids cost nothing, so for them the keys are refetched
+    only when our copy is older than OIDC_JWKS_MIN_REFETCH_SECONDS. Junk kids thus cause at
+    most one fetch per interval, and never stand in the way of a sign-in after a rotation.
+    """
     uri = endpoint("jwks_uri")
-    with _jwks_lock:
-        keyset: _KeySet = _refresh(_jwks, uri, lambda: _fetch_jwks(uri), "jwks")
+    keyset = _current_keys(uri)
+    jwk = _find_jwk(keyset, kid)
+    if jwk is None and kid is None:
+        raise TokenError("the token does not say which key signed it")
+    if jwk is None:
+        keyset = _refetched_keys(uri, seen=keyset, rate_limited=not from_token_endpoint)
         jwk = _find_jwk(keyset, kid)
-        if jwk is None and kid is None:
-            raise TokenError("the token does not say which key signed it")
-        if jwk is None:
-            # The provider may have rotated its keys. Refetch, but rarely: otherwise a flood of
-            # tokens with made-up kids would turn into a flood of requests to the provider.
-            now = _clock()
-            last = _last_jwks_refetch.get(uri)
-            if last is None or now - last >= _min_refetch():
-                _last_jwks_refetch[uri] = now
-                keyset = _fetch_jwks(uri)
-                _jwks[uri] = _Cached(value=keyset, fetched_at=now)
-                jwk = _find_jwk(keyset, kid)
-        if jwk is None:
-            raise TokenError("unknown signing key")
-        return _build_key(keyset, jwk, kid, alg)
+    if jwk is None:
+        raise TokenError("unknown signing key")
+    return _build_key(keyset, jwk, kid, alg)

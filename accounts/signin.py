@@ -36,12 +36,16 @@ DEFAULT_SCOPES = ("openid", "profile", "email")
 
 
 class SignInFailed(Exception):
-    """A sign-in that must end on the "sign-in failed" page with this status and reason."""
+    """A sign-in that must end on the "sign-in failed" page with this status and reason.
 
-    def __init__(self, status: int, reason: str):
+    `advice` is what to do about it, when the page's usual advice for the status would mislead.
+    """
+
+    def __init__(self, status: int, reason: str, *, advice: str = ""):
         super().__init__(reason)
         self.status = status
         self.reason = reason
+        self.advice = advice
 
 
 def safe_next_path(candidate: str | None) -> str | None:
@@ -107,12 +111,21 @@ def pop_state(request) -> dict:
 
 
 def mark_session_fresh(request) -> None:
-    """The provider vouched for this user just now; ask it again after the refresh interval."""
+    """The provider vouched for this user just now; ask it again after the refresh interval.
+
+    OIDC_SESSION_REFRESH_SECONDS=0 turns the re-check off (for providers that cannot answer
+    prompt=none, such as stock django-oauth-toolkit).
+    """
+    if settings.OIDC_SESSION_REFRESH_SECONDS <= 0:
+        request.session.pop(SESSION_REFRESH_DUE, None)
+        return
     request.session[SESSION_REFRESH_DUE] = time.time() + settings.OIDC_SESSION_REFRESH_SECONDS
 
 
 def session_needs_refresh(request) -> bool:
     """True for an SSO session whose last check with the provider is too old."""
+    if settings.OIDC_SESSION_REFRESH_SECONDS <= 0:
+        return False  # off, also for sessions that were marked before it was turned off
     due = request.session.get(SESSION_REFRESH_DUE)
     return due is not None and due <= time.time()
 

@@ -11,21 +11,24 @@ from collections import OrderedDict
 from typing import Any
 
 import jwt
+from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
 
 from accounts.provider import (
+    CallBudget,
+    ProviderCallsThrottled,
     ProviderError,
     TokenError,
     configured_issuer,
     get_signing_key,
-    setting,
     userinfo_response,
 )
 
 __all__ = [
     "ProviderError",
     "TokenError",
+    "checked_identity_claims",
     "validate_access_token",
     "validate_id_token",
 ]
@@ -39,6 +42,12 @@ _NEGATIVE_CACHE_SECONDS = 30
 
 _INVALID_OPAQUE = "the token is not valid or has expired"
 
+# OpenID Connect Core 1.0, section 2: a sub is at most 255 characters (and our column too).
+_MAX_SUBJECT_LENGTH = 255
+# Claims the portal stores or shows as text. A token whose value is anything but text is refused
+# rather than stored as the text of a list ("['a']") or cut short.
+_TEXT_CLAIMS = ("email", "name", "given_name", "family_name")
+
 # PyJWT's exceptions, most specific first, and what we tell people about them.
 _JWT_REASONS: tuple[tuple[type[jwt.PyJWTError], str], ...] = (
     (jwt.ExpiredSignatureError, "the token has expired"),
@@ -46,6 +55,7 @@ _JWT_REASONS: tuple[tuple[type[jwt.PyJWTError], str], ...] = (
     (jwt.InvalidIssuerError, "the token was issued by another provider"),
     (jwt.InvalidAudienceError, "the token was issued for another application"),
     (jwt.InvalidIssuedAtError, "the token's issue time is not valid"),
+    (jwt.exceptions.InvalidSubjectError, "the token does not name a user"),
     (jwt.InvalidSignatureError, "the token's signature is not valid"),
     (jwt.InvalidAlgorithmError, "the token uses a signing algorithm we do not accept"),
     (jwt.InvalidKeyError, "the token's signing key is not usable"),
@@ -55,7 +65,7 @@ _JWT_REASONS: tuple[tuple[type[jwt.PyJWTError], str], ...] = (
 
 def _client_id() -> str:
     """Our client id (OIDC_RP_CLIENT_ID, mozilla-django-oidc's name, set from OIDC_CLIENT_ID)."""
-    client_id = setting("OIDC_RP_CLIENT_ID", None)
+    client_id = settings.OIDC_RP_CLIENT_ID
     if not client_id:
         raise ImproperlyConfigured("OIDC_CLIENT_ID is not set")
     return client_id
@@ -63,13 +73,12 @@ def _client_id() -> str:
 
 def _leeway() -> float:
     """Allowed clock difference between us and the provider."""
-    return float(setting("OIDC_CLOCK_LEEWAY_SECONDS", 60))
+    return float(settings.OIDC_CLOCK_LEEWAY_SECONDS)
 
 
 def _allowed_algorithms() -> list[str]:
     """The configured signature algorithms, minus any that can never be safe here."""
-    configured = setting("OIDC_SIGN_ALGS", ["RS256", "ES256"])
-    return [alg for alg in configured if not _is_forbidden_alg(alg)]
+    return [alg for alg in settings.OIDC_SIGN_ALGS if not _is_forbidden_alg(alg)]
 
 
 def _is_forbidden_alg(alg: str) -> bool:
@@ -95,19 +104,26 @@ def _unverified_header(token: str) -> dict[str, Any]:
         raise TokenError("the token is malformed") from error
 
 
-def _key_for(header: dict[str, Any]) -> tuple[jwt.PyJWK, str]:
+def _key_for(header: dict[str, Any], *, from_token_endpoint: bool) -> tuple[jwt.PyJWK, str]:
     """Check the header's algorithm before choosing a key, then get the provider's key."""
     alg = header.get("alg")
     if not isinstance(alg, str) or _is_forbidden_alg(alg) or alg not in _allowed_algorithms():
         raise TokenError("the token uses a signing algorithm we do not accept")
-    return get_signing_key(header.get("kid"), alg), alg
+    kid = header.get("kid")
+    return get_signing_key(kid, alg, from_token_endpoint=from_token_endpoint), alg
 
 
 def _decode(
-    token: str, *, audience: str, require: list[str], header: dict[str, Any] | None = None
+    token: str,
+    *,
+    audience: str | None,
+    require: list[str],
+    header: dict[str, Any] | None = None,
+    from_token_endpoint: bool = False,
 ) -> dict[str, Any]:
-    """Verify signature and standard claims of a JWT from our provider."""
-    key, alg = _key_for(header if header is not None else _unverified_header(token))
+    """Verify signature and standard claims of a JWT from our provider (aud: None, the caller's)."""
+    header = header if header is not None else _unverified_header(token)
+    key, alg = _key_for(header, from_token_endpoint=from_token_endpoint)
     try:
         return jwt.decode(
             token,
@@ -116,7 +132,7 @@ def _decode(
             audience=audience,
             issuer=configured_issuer(),
             leeway=_leeway(),
-            options={"require": require, "verify_iat": True},
+            options={"require": require, "verify_iat": True, "verify_aud": audience is not None},
         )
     except jwt.PyJWTError as error:
         raise TokenError(_reason(error)) from error
@@ -125,9 +141,13 @@ def _decode(
 def validate_id_token(id_token: str, *, nonce: str) -> dict[str, Any]:
     """Validate an ID token from the sign-in flow and return its claims."""
     client_id = _client_id()
-    claims = _decode(id_token, audience=client_id, require=["iss", "aud", "exp", "iat", "sub"])
-    if not isinstance(claims["sub"], str) or not claims["sub"]:
-        raise TokenError("the token does not name a user")
+    claims = _decode(
+        id_token,
+        audience=client_id,
+        require=["iss", "aud", "exp", "iat", "sub"],
+        from_token_endpoint=True,  # only ever read from our own back-channel token request
+    )
+    checked_identity_claims(claims)
     audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
     azp = claims.get("azp")
     # With several audiences, azp says which client the token was really issued to.
@@ -140,6 +160,34 @@ def validate_id_token(id_token: str, *, nonce: str) -> dict[str, Any]:
         or not hmac.compare_digest(token_nonce.encode(), nonce.encode())
     ):
         raise TokenError("the token does not belong to this sign-in attempt")
+    return claims
+
+
+def _is_storable_text(value: Any) -> bool:
+    """A string every database takes: no NUL byte (PostgreSQL refuses it), no lone surrogate."""
+    if not isinstance(value, str) or "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def checked_identity_claims(claims: dict[str, Any]) -> dict[str, Any]:
+    """The claims, once `sub` and the claims used as text are fit to store; else TokenError.
+
+    `sub` must be a non-empty string: the empty subject marks local (password) accounts.
+    """
+    sub = claims.get("sub")
+    if not isinstance(sub, str) or not sub:
+        raise TokenError("the token does not name a user")
+    if len(sub) > _MAX_SUBJECT_LENGTH:
+        raise TokenError(f"the token's 'sub' is longer than {_MAX_SUBJECT_LENGTH} characters")
+    for name in ("sub", *_TEXT_CLAIMS):
+        value = claims.get(name)
+        if value is not None and not _is_storable_text(value):
+            raise TokenError(f"the token's '{name}' claim is not plain text")
     return claims
 
 
@@ -178,7 +226,7 @@ class _ValidatedTokens:
             return entry[1]
 
     def put(self, token: str, claims: dict[str, Any]) -> None:
-        ttl = float(setting("OIDC_ACCESS_TOKEN_CACHE_SECONDS", 300))
+        ttl = float(settings.OIDC_ACCESS_TOKEN_CACHE_SECONDS)
         until = min(float(claims["exp"]), time.time() + ttl)
         with self._lock:
             self._entries[token] = (until, claims)
@@ -192,6 +240,15 @@ class _ValidatedTokens:
 
 
 validated_access_tokens = _ValidatedTokens()
+# Userinfo calls for opaque tokens this process has not seen (or not recently): made-up tokens
+# cost an attacker nothing, and must not use up the provider's rate limit for everyone.
+opaque_token_checks = CallBudget()
+
+
+def clear_caches() -> None:
+    """Forget verified tokens and the spent check budget (for tests)."""
+    validated_access_tokens.clear()
+    opaque_token_checks.reset()
 
 
 def validate_access_token(token: str) -> dict[str, Any]:
@@ -203,7 +260,14 @@ def validate_access_token(token: str) -> dict[str, Any]:
     ):
         raise TokenError("the token is malformed")
     # Keyed with the settings it was checked against, so a changed configuration never reuses it.
-    cache_key = f"{configured_issuer()}\n{setting('OIDC_API_AUDIENCE', '')}\n{token}"
+    cache_key = "\n".join(
+        [
+            configured_issuer(),
+            settings.OIDC_API_AUDIENCE,
+            ",".join(settings.OIDC_API_CLIENT_IDS),
+            token,
+        ]
+    )
     cached = validated_access_tokens.get(cache_key)
     if cached is not None:
         return dict(cached)
@@ -217,10 +281,35 @@ def validate_access_token(token: str) -> dict[str, Any]:
 
 def _validate_jwt_access_token(token: str, header: dict[str, Any]) -> dict[str, Any]:
     """Validate a JWT access token locally against the provider's keys."""
-    audience = setting("OIDC_API_AUDIENCE", None)
-    if not audience:
+    audience, client_ids = settings.OIDC_API_AUDIENCE, settings.OIDC_API_CLIENT_IDS
+    if not audience and not client_ids:
         raise ImproperlyConfigured("OIDC_API_AUDIENCE is not set")
-    return _decode(token, audience=audience, require=["iss", "aud", "exp"], header=header)
+    # The audience rule depends on whether the token has an aud at all: checked below.
+    claims = _decode(token, audience=None, require=["iss", "exp", "sub"], header=header)
+    _check_api_audience(claims, audience=audience, client_ids=client_ids)
+    return checked_identity_claims(claims)
+
+
+def _check_api_audience(claims: dict[str, Any], *, audience: str, client_ids: list[str]) -> None:
+    """A token with an aud must name OIDC_API_AUDIENCE. Cognito's access tokens have none; they
+    are accepted as its documentation says: token_use "access" and one of our client ids."""
+    purpose = claims.get("token_use")
+    if purpose is not None and purpose != "access":
+        raise TokenError("the token is not an access token")  # a Cognito id token, say
+    if "aud" in claims:
+        audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
+        if not audience or audience not in audiences:
+            raise TokenError("the token was issued for another application")
+    elif not client_ids:
+        raise TokenError("the token lacks the required 'aud' claim")
+    elif purpose != "access":
+        raise TokenError("the token is not an access token")
+    if client_ids:
+        # Okta names the client in cid, others in azp, Cognito in client_id; on Okta's default
+        # server every app's tokens carry the same aud, so only this tells them apart.
+        named = [claims[name] for name in ("cid", "azp", "client_id") if name in claims]
+        if not named or any(client not in client_ids for client in named):
+            raise TokenError("the token was issued for another application")
 
 
 def _opaque_cache_key(token: str) -> str:
@@ -237,8 +326,10 @@ def _validate_opaque_token(token: str) -> dict[str, Any]:
         return dict(cached)
     if cached == _INVALID_OPAQUE:
         raise TokenError(_INVALID_OPAQUE)
+    if not opaque_token_checks.take(settings.OIDC_OPAQUE_TOKEN_CHECKS_PER_SECOND):
+        raise ProviderCallsThrottled("too many unknown tokens to check right now")
     response = userinfo_response(token)
-    ttl = int(setting("OIDC_OPAQUE_TOKEN_CACHE_SECONDS", 300))
+    ttl = int(settings.OIDC_OPAQUE_TOKEN_CACHE_SECONDS)
     if response.status_code in (400, 401, 403):
         if ttl > 0:
             cache.set(key, _INVALID_OPAQUE, min(ttl, _NEGATIVE_CACHE_SECONDS))
@@ -247,9 +338,12 @@ def _validate_opaque_token(token: str) -> dict[str, Any]:
         raise ProviderError(
             f"the provider answered the userinfo request with HTTP {response.status_code}"
         )
-    claims = response.json()
-    if not isinstance(claims.get("sub"), str) or not claims["sub"]:
-        raise ProviderError("the provider's userinfo answer does not name a user")
+    try:
+        claims = checked_identity_claims(response.json())
+    except TokenError:
+        if ttl > 0:  # the same answer would come back: don't ask again for a while
+            cache.set(key, _INVALID_OPAQUE, min(ttl, _NEGATIVE_CACHE_SECONDS))
+        raise
     if ttl > 0:
         cache.set(key, claims, ttl)
     return claims

@@ -28,7 +28,12 @@ def sign_in_failed(request, failure: signin.SignInFailed, *, next_path: str | No
     retry = reverse("oidc_authentication_init")
     if next_path:
         retry += "?" + urlencode({"next": next_path})
-    context = {"reason": failure.reason, "status": failure.status, "retry_url": retry}
+    context = {
+        "reason": failure.reason,
+        "status": failure.status,
+        "advice": failure.advice,
+        "retry_url": retry,
+    }
     return render(request, "accounts/sign_in_failed.html", context, status=failure.status)
 
 

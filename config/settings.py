@@ -156,6 +156,10 @@ OIDC_RP_SCOPES = env.str("OIDC_SCOPES", default="")
 OIDC_ROLES_CLAIM = env.str("OIDC_ROLES_CLAIM", default="groups")
 OIDC_ROLE_MAP = env.str("OIDC_ROLE_MAP", default="portal-admins=ADMIN,portal-users=USER")
 OIDC_API_AUDIENCE = env.str("OIDC_API_AUDIENCE", default="api://default")
+# Cognito's access tokens have no aud; they name the app client instead (see the README).
+OIDC_API_CLIENT_IDS = [
+    client.strip() for client in env.list("OIDC_API_CLIENT_IDS", default=[]) if client.strip()
+]
 OIDC_SIGN_ALGS = env.list("OIDC_SIGN_ALGS", default=["RS256", "ES256"])
 OIDC_SESSION_REFRESH_SECONDS = env.int("OIDC_SESSION_REFRESH_SECONDS", default=900)
 SUPPORT_CONTACT = env.str("SUPPORT_CONTACT", default="your IT help desk")
@@ -168,6 +172,10 @@ OIDC_OP_LOGOUT_ENDPOINT = env.str("OIDC_OP_LOGOUT_ENDPOINT", default="")
 OIDC_DISCOVERY_TTL_SECONDS = env.int("OIDC_DISCOVERY_TTL_SECONDS", default=3600)
 OIDC_CLOCK_LEEWAY_SECONDS = env.int("OIDC_CLOCK_LEEWAY_SECONDS", default=60)
 OIDC_HTTP_TIMEOUT = env.float("OIDC_HTTP_TIMEOUT", default=5.0)
+OIDC_JWKS_MIN_REFETCH_SECONDS = env.int("OIDC_JWKS_MIN_REFETCH_SECONDS", default=60)
+OIDC_ACCESS_TOKEN_CACHE_SECONDS = env.int("OIDC_ACCESS_TOKEN_CACHE_SECONDS", default=300)
+OIDC_OPAQUE_TOKEN_CACHE_SECONDS = env.int("OIDC_OPAQUE_TOKEN_CACHE_SECONDS", default=300)
+OIDC_OPAQUE_TOKEN_CHECKS_PER_SECOND = env.int("OIDC_OPAQUE_TOKEN_CHECKS_PER_SECOND", default=10)
 
 # Private image storage. No endpoint means AWS S3 itself.
 S3_BUCKET = env.str("S3_BUCKET", default=_local_default("portal-media"))

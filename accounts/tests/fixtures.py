@@ -10,6 +10,8 @@ from django.core.cache import cache
 from accounts import provider, tokens
 from accounts.tests.oidc_test_provider import OIDCTestProvider
 
+# The demo people of devstack/users.json, with the same role sets; the first (alice) is the
+# test provider's current user unless a test picks another.
 USERS = {
     "alice": {
         "name": "Alice Example",
@@ -18,7 +20,14 @@ USERS = {
         "email": "alice@example.com",
         "groups": ["portal-users"],
     },
-    "bob": {"name": "Bob Example", "email": "bob@example.com", "groups": ["portal-admins"]},
+    "admin": {
+        "name": "Ada Admin",
+        "given_name": "Ada",
+        "family_name": "Admin",
+        "email": "admin@example.com",
+        "groups": ["portal-admins", "portal-users"],
+    },
+    "bob": {"name": "Bob Example", "email": "bob@example.com", "groups": ["portal-users"]},
     "nobody": {"name": "Nora Nobody", "email": "nobody@example.com", "groups": []},
 }
 
@@ -32,27 +41,29 @@ def op() -> Iterator[OIDCTestProvider]:
 
 @pytest.fixture
 def op_settings(settings: Any, op: OIDCTestProvider) -> Iterator[None]:
-    """Point the OIDC settings at the test provider and start with empty caches."""
+    """Point the OIDC settings at the test provider and start with empty caches (the configured
+    cache: Redis in the CI run that sets REDIS_URL)."""
     settings.OIDC_ISSUER = op.issuer
     settings.OIDC_RP_CLIENT_ID = op.client_id
     settings.OIDC_RP_CLIENT_SECRET = op.client_secret
     settings.OIDC_API_AUDIENCE = op.api_audience
+    settings.OIDC_API_CLIENT_IDS = []
     settings.OIDC_SIGN_ALGS = ["RS256", "ES256"]
     settings.OIDC_CLOCK_LEEWAY_SECONDS = 60
     settings.OIDC_JWKS_MIN_REFETCH_SECONDS = 60
     settings.OIDC_DISCOVERY_TTL_SECONDS = 3600
     settings.OIDC_OPAQUE_TOKEN_CACHE_SECONDS = 300
+    settings.OIDC_OPAQUE_TOKEN_CHECKS_PER_SECOND = 10
     settings.OIDC_HTTP_TIMEOUT = 2
     for name in provider.ENDPOINT_SETTINGS.values():
         setattr(settings, name, "")
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     provider.clear_caches()
-    tokens.validated_access_tokens.clear()
+    tokens.clear_caches()
     provider.provider_calls.clear()
     cache.clear()
     yield
     provider.clear_caches()
-    tokens.validated_access_tokens.clear()
+    tokens.clear_caches()
     cache.clear()
 
 

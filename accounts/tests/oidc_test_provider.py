@@ -52,6 +52,15 @@ class SigningKey:
     private_key: Any
 
     @classmethod
+    def reused(cls, alg: str, purpose: str) -> SigningKey:
+        """A key made once per test session for this algorithm and purpose ("signing", "foreign"):
+        every test starts a provider, and a new RSA key would cost each of them its making."""
+        key = _session_keys.get((alg, purpose))
+        if key is None:
+            key = _session_keys[(alg, purpose)] = cls.generate(alg)
+        return key
+
+    @classmethod
     def generate(cls, alg: str = "RS256") -> SigningKey:
         """A fresh key for RS256 or ES256."""
         if alg == "RS256":
@@ -74,6 +83,9 @@ class SigningKey:
         algorithm = jwt.get_algorithm_by_name(self.alg)
         data = algorithm.to_jwk(self.private_key.public_key(), as_dict=True)
         return {**data, "kid": self.kid, "alg": self.alg, "use": "sig"}
+
+
+_session_keys: dict[tuple[str, str], SigningKey] = {}
 
 
 @dataclass
@@ -181,7 +193,8 @@ class OIDCTestProvider:
         self.access_token_kind = access_token_kind  # "jwt" or "opaque"
         self._issuer_override = issuer
 
-        self.keys: list[SigningKey] = [SigningKey.generate(key_alg)]  # keys[0] signs
+        # keys[0] signs; the first key is the session's, rotate_key makes new ones.
+        self.keys: list[SigningKey] = [SigningKey.reused(key_alg, "signing")]
         self.discovery_overrides: dict[str, Any] = {}  # e.g. {"issuer": "https://other"}
         self.userinfo_overrides: dict[str, Any] = {}  # e.g. {"sub": "someone-else"}
         self.fail_paths: dict[str, int] = {}  # path -> HTTP status to answer instead
@@ -203,7 +216,6 @@ class OIDCTestProvider:
         self.opaque_tokens: dict[str, str] = {}  # token -> user
         self.revoked_tokens: set[str] = set()
 
-        self._foreign_key: SigningKey | None = None
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -291,9 +303,7 @@ class OIDCTestProvider:
 
     def _foreign(self) -> SigningKey:
         """A key of the same type that the JWKS never lists."""
-        if self._foreign_key is None or self._foreign_key.alg != self.signing_key.alg:
-            self._foreign_key = SigningKey.generate(self.signing_key.alg)
-        return self._foreign_key
+        return SigningKey.reused(self.signing_key.alg, "foreign")
 
     # -- tokens ----------------------------------------------------------------------------
 
@@ -407,6 +417,49 @@ class OIDCTestProvider:
         }
         return self.sign(_apply(claims, overrides), headers=headers, signing=signing)
 
+    def issue_cognito_access_token(
+        self,
+        user: str | None = None,
+        *,
+        client_id: str | None = None,
+        overrides: dict[str, Any] | None = None,
+        headers: dict[str, Any] | None = None,
+    ) -> str:
+        """An access token shaped like AWS Cognito's: no aud, but client_id and token_use, and
+        the user's groups in cognito:groups (left out, as Cognito does, when there are none)."""
+        user = user or self.current_user
+        claims = self.user_claims(user)
+        now = int(time.time())
+        token_claims = {
+            "iss": self.issuer,
+            "sub": claims["sub"],
+            "client_id": client_id or self.client_id,
+            "token_use": "access",
+            "scope": "openid profile email",
+            "auth_time": now,
+            "iat": now,
+            "exp": now + ACCESS_TOKEN_LIFETIME,
+            "jti": secrets.token_hex(8),
+            "origin_jti": secrets.token_hex(8),
+            "event_id": secrets.token_hex(8),
+            "version": 2,
+            "username": user,
+            **({"cognito:groups": claims["groups"]} if claims.get("groups") else {}),
+        }
+        return self.sign(_apply(token_claims, overrides), headers=headers)
+
+    def issue_cognito_id_token(self, user: str | None = None) -> str:
+        """An id token shaped like Cognito's (aud is the app client, token_use "id")."""
+        claims = self.user_claims(user or self.current_user)
+        return self.issue_id_token(
+            user,
+            overrides={
+                "token_use": "id",
+                "cognito:groups": claims.get("groups", []),
+                "groups": DROP,
+            },
+        )
+
     def issue_opaque_token(self, user: str | None = None) -> str:
         """An opaque access token the userinfo endpoint accepts for user."""
         token = secrets.token_urlsafe(32)
@@ -435,10 +488,14 @@ class OIDCTestProvider:
                 token,
                 key.private_key.public_key(),
                 algorithms=[key.alg],
-                audience=self.api_audience,
                 issuer=self.issuer,
+                options={"verify_aud": False},  # checked below: Cognito's have none
             )
         except (jwt.PyJWTError, StopIteration):
+            return None
+        if claims.get("aud", self.api_audience) != self.api_audience:
+            return None
+        if "aud" not in claims and claims.get("token_use") != "access":
             return None
         return next((name for name, c in self.users.items() if c["sub"] == claims["sub"]), None)
 

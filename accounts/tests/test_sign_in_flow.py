@@ -7,7 +7,9 @@ a sign-in is: /oidc/authenticate/ -> provider /authorize -> /oidc/callback/ -> `
 from __future__ import annotations
 
 import html
+import secrets
 import time
+from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import jwt
@@ -18,12 +20,14 @@ from accounts import provider
 from accounts.models import User
 from accounts.roles import roles_of
 from accounts.tests.oidc_test_provider import DROP, TAMPER_NAMES, pkce_challenge
+from orders.models import Product
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("op_settings")]
 
 FAILED_TEMPLATE = "accounts/sign_in_failed.html"
 FAILED_TEXT = "We couldn't sign you in"
 DISCOVERY = "/.well-known/openid-configuration"
+FLOOD = 200  # Bearer tokens with made-up kids
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -106,7 +110,7 @@ def other_browser() -> Client:
 
 @pytest.mark.parametrize(
     ("username", "roles", "is_staff"),
-    [("alice", {"USER"}, False), ("bob", {"ADMIN"}, True)],
+    [("alice", {"USER"}, False), ("bob", {"USER"}, False), ("admin", {"ADMIN", "USER"}, True)],
 )
 def test_sign_in_lands_on_next_with_roles_from_groups(client, op, username, roles, is_staff):
     response = sign_in(client, op, username, next_path="/account/?tab=orders")
@@ -215,15 +219,15 @@ def test_sign_in_refuses_id_token_whose_kid_stays_unknown(client, op):
     assert_signed_out(client)
 
 
-def test_unknown_kids_refetch_the_jwks_at_most_once_per_interval(client, op):
+def test_each_sign_in_with_an_unknown_kid_refetches_the_jwks_once(client, op):
     sign_in(client, op, "alice")  # warm-up: the JWKS is cached
     op.reset_counts()
     for _attempt in range(3):
         authorize_url = start_sign_in(client)
         op.next_id_token_headers = {"kid": "no-such-key"}
-        assert_failed(finish_sign_in(client, op, authorize_url), 401)
+        assert_failed(finish_sign_in(client, op, authorize_url), 401, "unknown signing key")
 
-    assert op.requests["/jwks"] == 1  # OIDC_JWKS_MIN_REFETCH_SECONDS is 60
+    assert op.requests["/jwks"] == 3  # an id_token's unknown kid always gets its one refetch
 
 
 # -- 4. key rotation -------------------------------------------------------------------------
@@ -243,6 +247,60 @@ def test_rotated_key_is_accepted_after_exactly_one_jwks_refetch(client, op):
     assert op.requests["/jwks"] == 1
     assert provider.provider_calls["jwks"] == 1
     assert op.requests[DISCOVERY] == 0
+
+
+def test_sign_in_and_api_work_at_once_after_a_rotation_during_a_junk_kid_flood(
+    client, op, monkeypatch
+):
+    now = [1000.0]
+    monkeypatch.setattr(provider, "_clock", lambda: now[0])
+    sign_in(client, op, "alice")  # warm-up: discovery and keys cached
+    other = Client()
+    now[0] += 61  # our copy of the keys is now old enough for one Bearer refetch
+    op.reset_counts()
+
+    for _ in range(FLOOD):
+        junk = op.issue_access_token("bob", headers={"kid": secrets.token_hex(8)})
+        response = other.get("/api/me", headers=bearer(junk))
+        assert response.status_code == 401
+        assert "unknown signing key" in response.json()["detail"]
+    flood_fetches = op.requests["/jwks"]
+    op.rotate_key()
+    signed_in = sign_in(client, op, "bob")
+    sign_in_fetches = op.requests["/jwks"] - flood_fetches
+    api = other.get("/api/me", headers=bearer(op.issue_access_token("bob")))
+
+    assert flood_fetches == 1  # FLOOD junk kids: one fetch for the whole interval
+    assert signed_in.status_code == 302
+    assert signed_in["Location"] == "/account/"
+    assert_signed_in_as(client, "bob")
+    assert sign_in_fetches == 1  # the rotation: one refetch, at once, despite the flood
+    assert api.status_code == 200
+    assert api.json()["sub"] == "bob"
+    assert op.requests["/jwks"] == 2  # the API found the new key the sign-in fetched
+
+
+def test_bearer_token_with_a_rotated_key_works_after_one_interval_despite_a_flood(
+    client, op, settings, monkeypatch
+):
+    now = [1000.0]
+    monkeypatch.setattr(provider, "_clock", lambda: now[0])
+    assert client.get("/api/me", headers=bearer(op.issue_access_token("bob"))).status_code == 200
+    now[0] += 61
+    op.reset_counts()
+    for _ in range(FLOOD):
+        junk = op.issue_access_token("bob", headers={"kid": secrets.token_hex(8)})
+        assert client.get("/api/me", headers=bearer(junk)).status_code == 401
+    op.rotate_key()
+    token = op.issue_access_token("bob")
+
+    too_soon = client.get("/api/me", headers=bearer(token))
+    now[0] += settings.OIDC_JWKS_MIN_REFETCH_SECONDS
+    in_time = client.get("/api/me", headers=bearer(token))
+
+    assert too_soon.status_code == 401
+    assert in_time.status_code == 200
+    assert op.requests["/jwks"] == 2  # one for the flood's interval, one for the next
 
 
 # -- 5. provider failures --------------------------------------------------------------------
@@ -280,14 +338,79 @@ def test_token_endpoint_server_error_gives_502(client, op):
     assert_signed_out(client)
 
 
-def test_token_endpoint_invalid_grant_gives_400(client, op):
+LEFT_OPEN_TOO_LONG = "left open too long"
+
+
+def test_token_endpoint_invalid_grant_says_the_sign_in_was_left_open_too_long(client, op):
     authorize_url = start_sign_in(client)
     op.next_token_error = (400, {"error": "invalid_grant", "error_description": "used"})
 
     response = finish_sign_in(client, op, authorize_url)
 
-    assert_failed(response, 400, "the provider refused the sign-in code (invalid_grant)")
+    assert_failed(response, 400, "the sign-in code has expired or was already used")
+    assert LEFT_OPEN_TOO_LONG in response.content.decode()
     assert_signed_out(client)
+
+
+def test_wrong_client_secret_names_the_settings_to_check(client, op, settings):
+    settings.OIDC_RP_CLIENT_SECRET = "not-the-secret"
+    authorize_url = start_sign_in(client)
+
+    response = finish_sign_in(client, op, authorize_url)
+
+    assert_failed(response, 502, "refused the portal's client id or secret (invalid_client)")
+    page = response.content.decode()
+    assert "OIDC_CLIENT_ID" in page
+    assert "OIDC_CLIENT_SECRET" in page
+    assert LEFT_OPEN_TOO_LONG not in page
+    assert "not answering" not in page
+    assert_signed_out(client)
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "reason"),
+    [
+        (400, {"error": "unauthorized_client"}, "does not let the portal sign people in"),
+        (400, {"error": "invalid_request"}, "refused to finish the sign-in (invalid_request)"),
+        (400, {"error": "unsupported_grant_type"}, "(unsupported_grant_type)"),
+        (403, b"", "refused to finish the sign-in (HTTP 403)"),
+        (400, ["not", "an", "object"], "refused to finish the sign-in (HTTP 400)"),
+    ],
+)
+def test_other_token_endpoint_errors_each_say_what_they_are(client, op, status, body, reason):
+    authorize_url = start_sign_in(client)
+    op.next_token_error = (status, body)
+
+    response = finish_sign_in(client, op, authorize_url)
+
+    assert_failed(response, 502, reason)
+    page = response.content.decode()
+    assert LEFT_OPEN_TOO_LONG not in page
+    assert "Trying again will not help" in page
+    assert_signed_out(client)
+
+
+@pytest.mark.parametrize("secret", ["a+b%c", "p:ss w=rd&x/ü"])
+def test_client_secret_with_special_characters_is_form_encoded_into_basic(
+    client, op, settings, secret
+):
+    op.client_secret = secret
+    settings.OIDC_RP_CLIENT_SECRET = secret
+
+    response = sign_in(client, op, "alice")
+
+    assert response.status_code == 302, response.content[:1000]
+    assert_signed_in_as(client, "alice")
+
+
+def test_client_id_with_a_colon_is_form_encoded_into_basic(client, op, settings):
+    op.client_id = "portal:prod"
+    settings.OIDC_RP_CLIENT_ID = "portal:prod"
+
+    response = sign_in(client, op, "alice")
+
+    assert response.status_code == 302, response.content[:1000]
+    assert_signed_in_as(client, "alice")
 
 
 # -- 6. state --------------------------------------------------------------------------------
@@ -495,6 +618,22 @@ def test_session_check_applies_role_changes(client, op):
     assert alice.is_staff
 
 
+def test_refresh_seconds_zero_turns_the_session_check_off(client, op, settings):
+    settings.OIDC_SESSION_REFRESH_SECONDS = 0
+    sign_in(client, op, "alice")
+    assert "oidc_id_token_expiration" not in client.session
+    expire_session_check(client)  # even a session marked before the check was turned off
+    op.reset_counts()
+
+    page = client.get("/account/")
+    api = client.get("/api/me")
+
+    assert page.status_code == 200
+    assert api.status_code == 200
+    assert api.json()["sub"] == "alice"
+    assert op.requests["/authorize"] == 0
+
+
 def test_api_with_due_session_answers_json_401(client, op):
     sign_in(client, op, "alice")
     assert client.get("/api/me").status_code == 200
@@ -556,6 +695,52 @@ def test_bad_bearer_token_is_refused_with_401_invalid_token(client, op, kind):
     assert 'error="invalid_token"' in challenge
 
 
+UNSTORABLE_CLAIMS = {
+    "no-sub": {"sub": DROP},
+    "empty-sub": {"sub": ""},
+    "long-sub": {"sub": "s" * 256},
+    "nul-in-sub": {"sub": "alice\x00"},
+    "nul-in-email": {"email": "alice@example.com\x00"},
+    "list-email": {"email": ["alice@example.com"]},
+    "surrogate-in-email": {"email": "alice\ud800@example.com"},
+}
+
+
+@pytest.mark.parametrize("kind", ["jwt", "opaque"])
+@pytest.mark.parametrize("case", UNSTORABLE_CLAIMS)
+def test_token_with_unstorable_claims_is_a_401_and_stores_nothing(client, op, case, kind):
+    overrides = UNSTORABLE_CLAIMS[case]
+    if kind == "jwt":
+        token = op.issue_access_token("alice", overrides={"email": "a@example.com", **overrides})
+    else:
+        op.userinfo_overrides = overrides
+        token = op.issue_opaque_token("alice")
+    users_before = User.objects.count()
+
+    response = client.get("/api/orders", headers=bearer(token))
+
+    assert response.status_code == 401
+    assert response.json()["error"] == "unauthenticated"
+    assert 'error="invalid_token"' in response["WWW-Authenticate"]
+    assert User.objects.count() == users_before
+
+
+@pytest.mark.parametrize("where", ["id_token", "userinfo"])
+@pytest.mark.parametrize("case", ["list-email", "nul-in-email", "surrogate-in-email"])
+def test_sign_in_with_unstorable_claims_fails_and_stores_nothing(client, op, case, where):
+    authorize_url = start_sign_in(client)
+    if where == "id_token":
+        op.next_id_token_overrides = UNSTORABLE_CLAIMS[case]
+    else:
+        op.userinfo_overrides = UNSTORABLE_CLAIMS[case]
+
+    response = finish_sign_in(client, op, authorize_url)
+
+    assert_failed(response, 401, "the token's 'email' claim is not plain text")
+    assert_signed_out(client)
+    assert not User.objects.filter(oidc_subject="alice").exists()
+
+
 def test_non_bearer_authorization_is_refused_with_401(client, op):
     response = client.get("/api/me", headers={"Authorization": "Basic x"})
 
@@ -579,6 +764,24 @@ def test_opaque_token_is_checked_once_at_userinfo_then_cached(client, op):
     assert op.requests["/userinfo"] == 1
 
 
+def test_twenty_junk_opaque_tokens_cost_at_most_the_cap_in_userinfo_calls(
+    client, op, settings, monkeypatch
+):
+    monkeypatch.setattr(provider, "_clock", lambda: 1000.0)  # all within one second
+    cap = settings.OIDC_OPAQUE_TOKEN_CHECKS_PER_SECOND
+    junk = [secrets.token_urlsafe(32) for _ in range(20)]
+
+    answers = [client.get("/api/me", headers=bearer(token)) for token in junk]
+
+    assert op.requests["/userinfo"] == cap
+    assert [answer.status_code for answer in answers] == [401] * cap + [503] * (20 - cap)
+    assert answers[-1].json()["error"] == "unavailable"
+    assert answers[-1]["Retry-After"] == "1"
+    again = [client.get("/api/me", headers=bearer(token)).status_code for token in junk[:cap]]
+    assert again == [401] * cap  # refusals are remembered: no more calls
+    assert op.requests["/userinfo"] == cap
+
+
 def test_api_without_token_or_session_answers_json_401(client, op):
     response = client.get("/api/me")
 
@@ -586,6 +789,77 @@ def test_api_without_token_or_session_answers_json_401(client, op):
     assert response.json()["error"] == "unauthenticated"
     assert "Bearer" in response["WWW-Authenticate"]
     assert op.requests["/userinfo"] == 0
+
+
+# -- 11b. Cognito access tokens on the API (no aud; client_id and token_use) -------------------
+
+
+@pytest.fixture
+def cognito(settings, op):
+    """Configured as the README's Cognito recipe says."""
+    settings.OIDC_API_CLIENT_IDS = [op.client_id]
+    settings.OIDC_ROLES_CLAIM = "cognito:groups"
+
+
+def test_cognito_access_token_works_on_the_api_with_roles_from_cognito_groups(client, op, cognito):
+    Product.objects.create(sku="PEN-BLUE", name="Blue pen", unit_price=Decimal("1.50"))
+    headers = bearer(op.issue_cognito_access_token("alice"))
+
+    me = client.get("/api/me", headers=headers)
+    placed = client.post(
+        "/api/orders",
+        {"lines": [{"sku": "PEN-BLUE", "quantity": 2}]},
+        content_type="application/json",
+        headers=headers,
+    )
+    listed = client.get("/api/orders", headers=headers)
+
+    assert me.status_code == 200
+    assert me.json()["sub"] == "alice"
+    assert me.json()["roles"] == ["USER"]
+    assert placed.status_code == 201, placed.content[:500]
+    assert listed.status_code == 200
+    assert [order["number"] for order in listed.json()["results"]] == [placed.json()["number"]]
+    assert op.requests["/userinfo"] == 0
+
+
+COGNITO_REFUSED = {
+    "id-token": lambda op: op.issue_cognito_id_token("alice"),
+    "other-client": lambda op: op.issue_cognito_access_token("alice", client_id="another-app"),
+    "no-token-use": lambda op: op.issue_cognito_access_token(
+        "alice", overrides={"token_use": DROP}
+    ),
+}
+
+
+@pytest.mark.parametrize("path", ["/api/me", "/api/orders"])
+@pytest.mark.parametrize("kind", COGNITO_REFUSED)
+def test_cognito_tokens_that_are_not_ours_are_refused_with_401(client, op, cognito, kind, path):
+    response = client.get(path, headers=bearer(COGNITO_REFUSED[kind](op)))
+
+    assert response.status_code == 401
+    assert response.json()["error"] == "unauthenticated"
+    assert 'error="invalid_token"' in response["WWW-Authenticate"]
+
+
+@pytest.mark.parametrize("path", ["/api/me", "/api/orders"])
+def test_token_without_aud_is_refused_when_no_client_ids_are_set(client, op, settings, path):
+    settings.OIDC_ROLES_CLAIM = "cognito:groups"
+
+    response = client.get(path, headers=bearer(op.issue_cognito_access_token("alice")))
+
+    assert response.status_code == 401
+    assert "aud" in response.json()["detail"]
+
+
+def test_with_client_ids_set_okta_tokens_of_another_app_are_refused(client, op, cognito):
+    ours = op.issue_access_token("alice")
+    theirs = op.issue_access_token("alice", overrides={"cid": "another-app"})
+
+    assert client.get("/api/me", headers=bearer(ours)).status_code == 200
+    refused = client.get("/api/orders", headers=bearer(theirs))
+    assert refused.status_code == 401
+    assert refused.json()["detail"] == "the token was issued for another application"
 
 
 # -- 12. admin site --------------------------------------------------------------------------
@@ -610,12 +884,12 @@ def test_admin_site_without_admin_role_is_403_not_a_redirect(client, op):
 
 
 def test_admin_site_opens_for_admin_role(client, op):
-    sign_in(client, op, "bob")
+    sign_in(client, op, "admin")
 
     assert client.get("/admin/").status_code == 200
 
 
-@pytest.mark.parametrize("who", [None, "alice", "bob"])
+@pytest.mark.parametrize("who", [None, "alice", "admin"])
 def test_admin_login_never_shows_a_password_form(client, op, who):
     if who:
         sign_in(client, op, who)
@@ -627,7 +901,7 @@ def test_admin_login_never_shows_a_password_form(client, op, who):
 
 
 def test_admin_login_sends_a_signed_in_admin_on_not_to_403(client, op):
-    sign_in(client, op, "bob")
+    sign_in(client, op, "admin")
 
     response = client.get("/admin/login/", {"next": "/admin/"})
 
