@@ -29,8 +29,12 @@ STATE_DIR = ROOT / ".devstack"
 APP_PORT = 8000  # like the servers' ports (RUN_PORTS), below the ephemeral range
 
 
-def _manage(*args: str) -> None:
-    subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, check=True)
+def _manage(*args: str, started: list[subprocess.Popen]) -> None:
+    """Run a management command; `started` keeps it for the clean-up if we are interrupted."""
+    process = subprocess.Popen([sys.executable, "manage.py", *args], cwd=ROOT)
+    started.append(process)
+    if process.wait() != 0:
+        raise subprocess.CalledProcessError(process.returncode, ["manage.py", *args])
 
 
 def _print_banner(issuer: str, s3_url: str, bucket: str) -> None:
@@ -61,6 +65,7 @@ def main() -> int:
         return 1
 
     servers = []
+    commands = []  # management commands, waited for (not left as zombies) on Ctrl-C
     app = None
 
     def stop_on_signal(signum, frame):
@@ -76,7 +81,7 @@ def main() -> int:
             access_key=settings.AWS_ACCESS_KEY_ID,
             secret_key=settings.AWS_SECRET_ACCESS_KEY,
         )
-        _manage("migrate", "--no-input", "-v", "0")  # runs while the servers start
+        _manage("migrate", "--no-input", "-v", "0", started=commands)  # while the servers start
         wait_until_up(*servers)
         ensure_private_bucket(
             endpoint_url=settings.S3_ENDPOINT_URL,
@@ -85,8 +90,9 @@ def main() -> int:
             secret_key=settings.AWS_SECRET_ACCESS_KEY,
             region=settings.S3_REGION,
         )
-        _manage("seed_demo_users", str(USERS_FILE))
-        _manage("seed_orders", "--count", "300", "--if-empty")  # once: not again on each run
+        _manage("seed_demo_users", str(USERS_FILE), started=commands)
+        # --if-empty: the orders are seeded once, not again on each run
+        _manage("seed_orders", "--count", "300", "--if-empty", started=commands)
         _print_banner(servers[0].url, servers[1].url, settings.S3_BUCKET)
         app = subprocess.Popen(
             [sys.executable, "manage.py", "runserver", f"127.0.0.1:{APP_PORT}"], cwd=ROOT
@@ -107,7 +113,7 @@ def main() -> int:
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, signal.SIG_IGN)  # a second Ctrl-C must not skip clean-up
-        stop_processes(app, *(server.process for server in servers))
+        stop_processes(app, *commands, *(server.process for server in servers))
 
 
 if __name__ == "__main__":
