@@ -279,6 +279,9 @@ def start_seaweedfs(
         raise StackError(f"SeaweedFS's admin gRPC port must be its HTTP port + {ADMIN_GRPC_OFFSET}")
     _check_ports_free({f"SeaweedFS {flag}": port for flag, port in ports.items()})
     data_dir.mkdir(parents=True, exist_ok=True)
+    # weed saves its flags there and applies them at the next start over any flag we pass at its
+    # default value (an earlier run's DEBUG=1 came back as debug=true); ours are the whole set.
+    (data_dir / "mini.options").unlink(missing_ok=True)
     args = [
         _venv_bin("weed"), "mini",
         f"-dir={data_dir}",

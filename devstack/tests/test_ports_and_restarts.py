@@ -160,12 +160,15 @@ def _listening_ports(pid: int) -> set[int]:
     return ports
 
 
-def test_seaweedfs_opens_exactly_the_ports_we_give_it_whatever_the_environment(
+def test_seaweedfs_opens_only_our_ports_whatever_the_environment_or_saved_options(
     tmp_path, monkeypatch
 ):
     # The portal's settings, as `make run` and `make test` have them in the environment.
     monkeypatch.setenv("DEBUG", "1")
     monkeypatch.setenv("S3_BUCKET", "leaked-from-the-portal")
+    # The options weed saved in an earlier run, when it still saw DEBUG=1.
+    (tmp_path / "s3").mkdir()
+    (tmp_path / "s3" / "mini.options").write_text("debug=true\nwebdav=true\n")
     keys = _keys()
     ports = free_stack_ports().weed
     s3 = servers.start_seaweedfs(
