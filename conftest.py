@@ -1,7 +1,7 @@
 """Fixtures shared by every app's tests: the real local stack and a real browser.
 
-The session starts its own OpenID provider and S3 server on free ports (so `make run` can keep
-running beside it) and points the settings at them for every test.
+The session starts its own OpenID provider and S3 server on ports the OS hands out (so `make run`
+can keep running beside it) and points the settings at them for every test.
 """
 
 from __future__ import annotations
@@ -18,14 +18,7 @@ from django.conf import settings as django_settings
 from django.test.utils import override_settings
 
 from config.settings import s3_storage_options
-from devstack.servers import (
-    ensure_private_bucket,
-    free_port,
-    free_weed_ports,
-    start_oidc_provider,
-    start_seaweedfs,
-    wait_until_up,
-)
+from devstack.servers import ensure_private_bucket, start_test_stack, stop_servers
 
 # Our own test OpenID provider (`op`) and settings pointed at it (`op_settings`); the one user
 # factory and the demo people (`alice`, `bob`, `admin_user`, `nobody`).
@@ -64,16 +57,9 @@ def local_stack(tmp_path_factory) -> LocalStack:
     """A real OpenID provider and a real S3 server for this test session."""
     work = tmp_path_factory.mktemp("local-stack")
     access_key, secret_key = f"test-{secrets.token_hex(4)}", secrets.token_urlsafe(24)
-    provider = start_oidc_provider(port=free_port(), log_dir=work / "logs")
-    s3 = start_seaweedfs(
-        ports=free_weed_ports(),
-        data_dir=work / "s3",
-        log_dir=work / "logs",
-        access_key=access_key,
-        secret_key=secret_key,
-    )
+    servers = start_test_stack(state_dir=work, access_key=access_key, secret_key=secret_key)
+    provider, s3 = servers
     try:
-        wait_until_up(provider, s3)
         stack = LocalStack(
             issuer=provider.url,
             s3_endpoint_url=s3.url,
@@ -91,8 +77,7 @@ def local_stack(tmp_path_factory) -> LocalStack:
         )
         yield stack
     finally:
-        s3.stop()
-        provider.stop()
+        stop_servers(servers)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -13,25 +13,28 @@ import sys
 from pathlib import Path
 
 from devstack.servers import (
+    RUN_PORTS,
     USERS_FILE,
+    PortTaken,
     StackError,
     ensure_private_bucket,
     port_is_free,
-    start_oidc_provider,
-    start_seaweedfs,
+    start_stack,
+    stop_processes,
     wait_until_up,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE_DIR = ROOT / ".devstack"
-APP_PORT = 8000
-OIDC_PORT = 9400
-# HTTP ports; SeaweedFS adds gRPC ports 10000 above each.
-WEED_PORTS = {"master": 9333, "volume": 9340, "filer": 8888, "s3": 8333, "admin": 23646}
+APP_PORT = 8000  # like the servers' ports (RUN_PORTS), below the ephemeral range
 
 
-def _manage(*args: str) -> None:
-    subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, check=True)
+def _manage(*args: str, started: list[subprocess.Popen]) -> None:
+    """Run a management command; `started` keeps it for the clean-up if we are interrupted."""
+    process = subprocess.Popen([sys.executable, "manage.py", *args], cwd=ROOT)
+    started.append(process)
+    if process.wait() != 0:
+        raise subprocess.CalledProcessError(process.returncode, ["manage.py", *args])
 
 
 def _print_banner(issuer: str, s3_url: str, bucket: str) -> None:
@@ -62,24 +65,23 @@ def main() -> int:
         return 1
 
     servers = []
+    commands = []  # management commands, waited for (not left as zombies) on Ctrl-C
     app = None
 
-    def stop_on_sigterm(signum, frame):
+    def stop_on_signal(signum, frame):
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, stop_on_sigterm)
+    # `kill` and a closed terminal stop everything as Ctrl-C does.
+    signal.signal(signal.SIGTERM, stop_on_signal)
+    signal.signal(signal.SIGHUP, stop_on_signal)
     try:
-        servers.append(start_oidc_provider(port=OIDC_PORT, log_dir=STATE_DIR / "logs"))
-        servers.append(
-            start_seaweedfs(
-                ports=WEED_PORTS,
-                data_dir=STATE_DIR / "s3",
-                log_dir=STATE_DIR / "logs",
-                access_key=settings.AWS_ACCESS_KEY_ID,
-                secret_key=settings.AWS_SECRET_ACCESS_KEY,
-            )
+        servers = start_stack(
+            ports=RUN_PORTS,
+            state_dir=STATE_DIR,
+            access_key=settings.AWS_ACCESS_KEY_ID,
+            secret_key=settings.AWS_SECRET_ACCESS_KEY,
         )
-        _manage("migrate", "--no-input", "-v", "0")  # runs while the servers start
+        _manage("migrate", "--no-input", "-v", "0", started=commands)  # while the servers start
         wait_until_up(*servers)
         ensure_private_bucket(
             endpoint_url=settings.S3_ENDPOINT_URL,
@@ -88,8 +90,9 @@ def main() -> int:
             secret_key=settings.AWS_SECRET_ACCESS_KEY,
             region=settings.S3_REGION,
         )
-        _manage("seed_demo_users", str(USERS_FILE))
-        _manage("seed_orders", "--count", "300", "--if-empty")  # once: not again on each run
+        _manage("seed_demo_users", str(USERS_FILE), started=commands)
+        # --if-empty: the orders are seeded once, not again on each run
+        _manage("seed_orders", "--count", "300", "--if-empty", started=commands)
         _print_banner(servers[0].url, servers[1].url, settings.S3_BUCKET)
         app = subprocess.Popen(
             [sys.executable, "manage.py", "runserver", f"127.0.0.1:{APP_PORT}"], cwd=ROOT
@@ -97,6 +100,9 @@ def main() -> int:
         return app.wait()
     except StackError as error:
         print(f"Could not start the local stack: {error}", file=sys.stderr)
+        if isinstance(error, PortTaken):
+            hint = "Is `make run` running elsewhere? `ss -ltnp` names who holds a port."
+            print(hint, file=sys.stderr)
         print(f"Logs are in {STATE_DIR / 'logs'}", file=sys.stderr)
         return 1
     except subprocess.CalledProcessError as error:
@@ -105,15 +111,9 @@ def main() -> int:
         print("\nStopping the portal and the local stack ...", flush=True)
         return 0
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not skip clean-up
-        if app is not None and app.poll() is None:
-            app.send_signal(signal.SIGINT)
-            try:
-                app.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                app.kill()
-        for server in reversed(servers):
-            server.stop()
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, signal.SIG_IGN)  # a second Ctrl-C must not skip clean-up
+        stop_processes(app, *commands, *(server.process for server in servers))
 
 
 if __name__ == "__main__":
