@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import secrets
 import time
-import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-import requests
 
 from accounts import provider
 from accounts.provider import ProviderCallsThrottled, ProviderError
-from accounts.tests.oidc_test_provider import DROP, OIDCTestProvider, pkce_challenge
+from accounts.tests.oidc_test_provider import DROP, OIDCTestProvider
 from accounts.tokens import TokenError, validate_access_token, validate_id_token
 
 NONCE = "n-0S6_WzA2Mj"
@@ -598,77 +596,3 @@ def test_malformed_bearer_token_is_not_sent(op: OIDCTestProvider, token: str) ->
     with pytest.raises(TokenError, match="malformed"):
         validate_access_token(token)
     assert op.requests["/userinfo"] == 0
-
-
-# -- the test provider itself (sign-in tests rely on it) ---------------------------------------
-
-
-def _authorize(op: OIDCTestProvider, **params: str) -> dict[str, str]:
-    """Run /authorize and return the query of the redirect back."""
-    query = {
-        "response_type": "code",
-        "client_id": op.client_id,
-        "redirect_uri": "http://testserver/oidc/callback/",
-        "scope": "openid email",
-        "state": "st",
-        "nonce": NONCE,
-        **params,
-    }
-    location = op.authorize_redirect(op.url("/authorize?" + urllib.parse.urlencode(query)))
-    assert location.startswith("http://testserver/oidc/callback/?")
-    return dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(location).query))
-
-
-def _redeem(op: OIDCTestProvider, code: str, verifier: str | None) -> requests.Response:
-    """POST the code to /token with HTTP Basic client auth."""
-    form = {
-        "grant_type": "authorization_code",
-        "code": code,
-        "redirect_uri": "http://testserver/oidc/callback/",
-    }
-    if verifier is not None:
-        form["code_verifier"] = verifier
-    return requests.post(
-        op.url("/token"), data=form, timeout=5, auth=(op.client_id, op.client_secret or "")
-    )
-
-
-def test_test_provider_code_flow_with_pkce(op: OIDCTestProvider) -> None:
-    verifier = "v" * 50
-    answer = _authorize(op, code_challenge=pkce_challenge(verifier), code_challenge_method="S256")
-    assert answer["state"] == "st"
-    response = _redeem(op, answer["code"], verifier)
-    assert response.status_code == 200
-    tokens = response.json()
-    assert validate_id_token(tokens["id_token"], nonce=NONCE)["email"] == "alice@example.com"
-    assert validate_access_token(tokens["access_token"])["scp"] == ["openid", "email"]
-    assert _redeem(op, answer["code"], verifier).json()["error"] == "invalid_grant"  # used once
-
-
-@pytest.mark.parametrize("verifier", [None, "w" * 50])
-def test_test_provider_enforces_pkce(op: OIDCTestProvider, verifier: str | None) -> None:
-    answer = _authorize(op, code_challenge=pkce_challenge("v" * 50), code_challenge_method="S256")
-    response = _redeem(op, answer["code"], verifier)
-    assert response.status_code == 400
-    assert response.json()["error"] == "invalid_grant"
-
-
-def test_test_provider_prompt_none_for_signed_out_user(op: OIDCTestProvider) -> None:
-    op.signed_out.add("alice")
-    answer = _authorize(
-        op, prompt="none", code_challenge=pkce_challenge("v" * 50), code_challenge_method="S256"
-    )
-    assert answer == {"error": "login_required", "state": "st"}
-
-
-def test_test_provider_tampers_the_next_id_token_only(op: OIDCTestProvider) -> None:
-    op.tamper_next_id_token("wrong-nonce")
-    for expect_valid in (False, True):
-        answer = _authorize(
-            op, code_challenge=pkce_challenge("v" * 50), code_challenge_method="S256"
-        )
-        id_token = _redeem(op, answer["code"], "v" * 50).json()["id_token"]
-        if expect_valid:
-            validate_id_token(id_token, nonce=NONCE)
-        else:
-            reject(id_token, "the token does not belong to this sign-in attempt")
