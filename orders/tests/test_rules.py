@@ -7,12 +7,7 @@ import pytest
 from accounts import roles
 from accounts.services import user_set_roles, user_upsert_from_claims
 from orders.models import InvalidTransition, Order, OrderEvent, Product
-from orders.selectors import (
-    BadCursor,
-    orders_page,
-    orders_visible_to,
-    status_changes_allowed,
-)
+from orders.selectors import orders_page, orders_visible_to, status_changes_allowed
 from orders.services import (
     IdempotencyConflict,
     NotAllowed,
@@ -22,6 +17,7 @@ from orders.services import (
     order_place_idempotent,
     request_fingerprint,
 )
+from portal.cursors import BadCursor
 
 pytestmark = pytest.mark.django_db
 
