@@ -15,9 +15,9 @@ from django.views.decorators.http import require_GET, require_http_methods
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
 from accounts import signin
-from accounts.api_auth import api_view
 from accounts.provider import ProviderError
 from accounts.roles import roles_of
+from portal.api import api_endpoint
 
 logger = logging.getLogger(__name__)
 
@@ -134,8 +134,7 @@ def account(request):
     return render(request, "accounts/account.html", context)
 
 
-@require_GET
-@api_view()
+@api_endpoint("GET", roles=())  # any signed-in caller, with or without a portal role
 def api_me(request):
     """GET /api/me: who the API thinks you are; the simplest way to try a token."""
     user = request.user

@@ -6,37 +6,49 @@ in about 0.10 ms instead of 0.24 ms with Django's engine, on the portal's busies
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from collections.abc import Callable
 from functools import lru_cache
 
 from django.templatetags.static import static
-from django.urls import reverse
-from django.utils import timezone
+from django.urls import NoReverseMatch, reverse
 from django.utils.text import capfirst
 from jinja2 import Environment
 
-MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-
-
-def local_time(moment: datetime | None) -> str:
-    """ "26 Nov 2026, 09:15 CET": the portal's time zone, named (TIME_ZONE)."""
-    if moment is None:
-        return ""
-    # The portal shows one zone (TIME_ZONE); asking for the active zone costs 2 µs a call.
-    local = moment.astimezone(timezone.get_default_timezone())
-    return (
-        f"{local.day} {MONTHS[local.month - 1]} {local.year}, "
-        f"{local.hour:02}:{local.minute:02} {local.tzname()}"
-    )
-
-
-def iso_time(moment: datetime | None) -> str:
-    """For <time datetime="...">: ISO 8601, in UTC as stored."""
-    return moment.isoformat() if moment is not None else ""
+from portal.times import iso_time, local_time
 
 
 def url(name: str, *args) -> str:
     return reverse(name, args=args)
+
+
+# What reverse() puts into a URL unchanged, and what every portal route's argument (str) takes.
+PLAIN_ARGUMENT = re.compile(r"[A-Za-z0-9_-]+")
+_MARKER = "Url-Arg_0"
+
+
+def url_maker(name: str) -> Callable[[str], str]:
+    """url(name, value) for many values, at the cost of one reverse().
+
+    reverse() costs more than the rest of an order row, and the order list links 25 orders.
+    So the route is reversed once, with a marker, and a plain value (letters, digits, "-",
+    "_") takes the marker's place; any other value, or a route that won't take the marker,
+    goes through reverse().
+    """
+    try:
+        parts = reverse(name, args=[_MARKER]).split(_MARKER)
+    except NoReverseMatch:
+        parts = []
+    if len(parts) != 2:
+        return lambda value: reverse(name, args=[value])
+    prefix, suffix = parts
+
+    def make(value: str) -> str:
+        if isinstance(value, str) and PLAIN_ARGUMENT.fullmatch(value):
+            return prefix + value + suffix
+        return reverse(name, args=[value])
+
+    return make
 
 
 @lru_cache(maxsize=64)
@@ -50,6 +62,6 @@ def environment(**options) -> Environment:
     options.setdefault("trim_blocks", True)
     options.setdefault("lstrip_blocks", True)
     env = Environment(**options)  # noqa: S701 - Django's backend passes autoescape=True
-    env.globals.update(static=static_url, url=url)
+    env.globals.update(static=static_url, url=url, url_maker=url_maker)
     env.filters.update(local_time=local_time, iso_time=iso_time, capfirst=capfirst)
     return env

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -15,9 +13,13 @@ from django.db.models import QuerySet
 from accounts.models import User, display_name
 from accounts.roles import ADMIN, USER, has_role
 from orders.models import Order, OrderLine, Product
+from portal.cursors import decode_cursor, encode_cursor
+from portal.text import is_storable
 
 PAGE_SIZE = 25
 MAX_PAGE_SIZE = 100
+NUMBER_MAX_LENGTH = Order._meta.get_field("number").max_length
+SEARCH_MAX_LENGTH = User._meta.get_field("email").max_length  # an email; numbers are shorter
 
 
 @dataclass(frozen=True)
@@ -46,9 +48,16 @@ def orders_visible_to(user) -> QuerySet[Order]:
     return Order.objects.filter(owner_id=scope.owner_id)
 
 
+def _could_be_number(text: str) -> bool:
+    """False for text no order number column holds (too long, a NUL): no need to ask."""
+    return len(text) <= NUMBER_MAX_LENGTH and is_storable(text)
+
+
 def order_get_visible(*, user, number: str, with_history: bool = False) -> Order | None:
     """One order by number with its lines (and its events, for the order page), or None when
     it doesn't exist or isn't the user's to see."""
+    if not _could_be_number(number):
+        return None
     related = ("lines", "events__actor") if with_history else ("lines",)
     return (
         orders_visible_to(user)
@@ -73,35 +82,11 @@ def products_for_sale() -> QuerySet[Product]:
     return Product.objects.filter(active=True).order_by("name")
 
 
-class BadCursor(ValueError):
-    """A page cursor that we did not make (or that was cut short)."""
-
-
 @dataclass(frozen=True)
 class Page:
     orders: list[OrderRow]
     newer: str | None  # cursor for the page before this one (newer orders), if any
     older: str | None  # cursor for the page after this one (older orders), if any
-
-
-def _encode_cursor(direction: str, order: OrderRow) -> str:
-    raw = f"{direction}|{order.created.isoformat()}|{order.id}"
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[str, datetime, int]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        direction, created, pk = raw.split("|")
-        moment, pk = datetime.fromisoformat(created), int(pk)
-        # A link someone edited by hand must be refused here, not overflow in the database.
-        if direction not in ("older", "newer") or moment.utcoffset() is None:
-            raise ValueError(raw)
-        if not 0 < pk < 2**63:
-            raise ValueError(pk)
-        return direction, moment.astimezone(UTC), pk
-    except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError) as error:
-        raise BadCursor("this page link is not valid; start again from the first page") from error
 
 
 @dataclass(frozen=True)
@@ -118,11 +103,15 @@ class OrderSearch:
 
 
 def order_search(query: str) -> OrderSearch:
+    """What `query` asks for; text that no column could hold matches nothing (no owner ids)."""
     query = query.strip()
+    if len(query) > SEARCH_MAX_LENGTH or not is_storable(query):
+        return OrderSearch()
     if "@" in query:
         owners = User.objects.filter(email__iexact=query).values_list("pk", flat=True)[:50]
         return OrderSearch(owner_ids=tuple(owners))
-    return OrderSearch(number=query.upper())
+    number = query.upper()
+    return OrderSearch(number=number) if len(number) <= NUMBER_MAX_LENGTH else OrderSearch()
 
 
 def orders_matching(orders: QuerySet[Order], query: str) -> QuerySet[Order]:
@@ -209,7 +198,7 @@ def orders_page(
     Keyset pagination on (created, id): the same cost on page 1 and page 40,000.
     """
     size = max(1, min(size, MAX_PAGE_SIZE))
-    direction, created, pk = _decode_cursor(cursor) if cursor else ("older", None, None)
+    direction, created, pk = decode_cursor(cursor) if cursor else ("older", None, None)
     scope = order_scope(user)
     if scope is None:
         return Page(orders=[], newer=None, older=None)
@@ -263,8 +252,8 @@ def orders_page(
         has_newer, has_older = more, True
     return Page(
         orders=rows,
-        newer=_encode_cursor("newer", rows[0]) if rows and has_newer else None,
-        older=_encode_cursor("older", rows[-1]) if rows and has_older else None,
+        newer=encode_cursor("newer", rows[0].created, rows[0].id) if rows and has_newer else None,
+        older=encode_cursor("older", rows[-1].created, rows[-1].id) if rows and has_older else None,
     )
 
 

@@ -14,6 +14,7 @@ from django.utils import timezone
 from accounts.roles import ADMIN, USER, has_role
 from orders.models import IdempotencyKey, InvalidTransition, Order, OrderEvent, OrderLine, Product
 from orders.selectors import status_changes_allowed
+from portal.text import is_storable
 
 MAX_LINES = 50
 MAX_QUANTITY = 1000
@@ -56,7 +57,9 @@ def order_place(*, owner, lines: list[tuple[str, int]]) -> Order:
     if not has_role(owner, USER, ADMIN):
         raise NotAllowed("your account has no role that can place orders")
     wanted = _normalised_lines(lines)
-    products = {p.sku: p for p in Product.objects.filter(sku__in=[sku for sku, _ in wanted])}
+    # A SKU no column could hold (a form field named with a NUL) is simply not in the catalog.
+    skus = [sku for sku, _ in wanted if is_storable(sku)]
+    products = {p.sku: p for p in Product.objects.filter(sku__in=skus)}
     unknown = [sku for sku, _ in wanted if sku not in products or not products[sku].active]
     if unknown:
         raise OrderRejected(f"unknown or unavailable product: {', '.join(unknown)}")

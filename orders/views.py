@@ -15,9 +15,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.decorators import role_required
 from accounts.roles import ADMIN, USER, has_role
 from orders.models import InvalidTransition, Order
-from orders.presenters import order_rows_html
 from orders.selectors import (
-    BadCursor,
+    SEARCH_MAX_LENGTH,
     order_get_visible,
     orders_page,
     products_for_sale,
@@ -30,6 +29,7 @@ from orders.services import (
     order_change_status,
     order_place,
 )
+from portal.cursors import BadCursor
 
 # What each status button says; cancelling is the one that can't be undone.
 STATUS_BUTTONS = {
@@ -55,7 +55,7 @@ def order_list(request):
     status = request.GET.get("status", "")
     if status not in Order.Status.values:
         status = ""
-    query = request.GET.get("q", "").strip()[:200] if is_admin else ""
+    query = request.GET.get("q", "").strip()[:SEARCH_MAX_LENGTH] if is_admin else ""
     search = {"user": request.user, "status": status, "query": query}
     try:
         page = orders_page(**search, cursor=request.GET.get("cursor", ""))
@@ -68,7 +68,6 @@ def order_list(request):
         "orders/order_list.html",
         {
             "page": page,
-            "rows_html": order_rows_html(page.orders, with_owner=is_admin),
             "is_admin": is_admin,
             "status": status,
             "query": query,

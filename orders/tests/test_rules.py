@@ -6,12 +6,7 @@ import pytest
 
 from accounts.tests.people import make_user
 from orders.models import InvalidTransition, Order, OrderEvent, Product
-from orders.selectors import (
-    BadCursor,
-    orders_page,
-    orders_visible_to,
-    status_changes_allowed,
-)
+from orders.selectors import orders_page, orders_visible_to, status_changes_allowed
 from orders.services import (
     IdempotencyConflict,
     NotAllowed,
@@ -21,6 +16,7 @@ from orders.services import (
     order_place_idempotent,
     request_fingerprint,
 )
+from portal.cursors import BadCursor
 
 pytestmark = pytest.mark.django_db
 
