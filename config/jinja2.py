@@ -11,7 +11,7 @@ from collections.abc import Callable
 from functools import lru_cache
 
 from django.templatetags.static import static
-from django.urls import NoReverseMatch, reverse
+from django.urls import NoReverseMatch, get_script_prefix, get_urlconf, reverse
 from django.utils.text import capfirst
 from jinja2 import Environment
 
@@ -19,7 +19,17 @@ from portal.times import iso_time, local_time
 
 
 def url(name: str, *args) -> str:
-    return reverse(name, args=args)
+    """reverse(name, args): the header's links to fixed pages are reversed once per process."""
+    if args:
+        return reverse(name, args=args)
+    return _reversed(name, get_script_prefix(), get_urlconf())
+
+
+@lru_cache(maxsize=256)
+def _reversed(name: str, script_prefix: str, urlconf: str | None) -> str:
+    # reverse() answers from the route, the script prefix and the urlconf alone (the portal has
+    # no i18n_patterns), so its answer can be kept; each reverse() costs more than a whole row.
+    return reverse(name, urlconf=urlconf)
 
 
 # What reverse() puts into a URL unchanged, and what every portal route's argument (str) takes.
