@@ -36,21 +36,17 @@ def make_user(sub: str, *roles: str, issuer: str | None = None, **claims):
     return user
 
 
-@pytest.fixture
-def alice(db):
-    return make_user("alice")
+def _demo_person(sub: str):
+    """A fixture for one demo user, created in the test's database."""
+
+    @pytest.fixture
+    def person(db):
+        return make_user(sub)
+
+    return person
 
 
-@pytest.fixture
-def bob(db):
-    return make_user("bob")
-
-
-@pytest.fixture
-def admin_user(db):
-    return make_user("admin")
-
-
-@pytest.fixture
-def nobody(db):
-    return make_user("nobody")
+alice = _demo_person("alice")
+bob = _demo_person("bob")
+admin_user = _demo_person("admin")
+nobody = _demo_person("nobody")
