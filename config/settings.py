@@ -30,6 +30,7 @@ REQUIRED_IN_PRODUCTION = (
     "OIDC_CLIENT_ID",
     "OIDC_CLIENT_SECRET",
     "S3_BUCKET",
+    "SITE_ORIGIN",
 )
 _missing = [name for name in REQUIRED_IN_PRODUCTION if not env.str(name, default="")]
 if _missing and not DEBUG:
@@ -186,6 +187,10 @@ AWS_ACCESS_KEY_ID = env.str("AWS_ACCESS_KEY_ID", default=_local_default(LOCAL_S3
 AWS_SECRET_ACCESS_KEY = env.str(
     "AWS_SECRET_ACCESS_KEY", default=_local_default(LOCAL_S3_SECRET_KEY)
 )
+
+# Where browsers load the portal from (scheme://host[:port]); the bucket's CORS rule allows it,
+# so direct uploads work. Required with DEBUG off: behind proxies it can't be guessed.
+SITE_ORIGIN = env.str("SITE_ORIGIN", default=_local_default("http://127.0.0.1:8000"))
 
 
 def s3_storage_options(*, bucket, endpoint_url, region, access_key, secret_key):

@@ -1,7 +1,8 @@
 """`make run`: the whole portal on this machine, stopped as a whole by Ctrl-C.
 
 Starts the local OpenID provider and the local S3 server (data in .devstack/), creates the
-private bucket, migrates and seeds the database, then serves the app on 127.0.0.1:8000.
+private bucket and its CORS rule (`manage.py s3_bootstrap`), migrates and seeds the database,
+then serves the app on 127.0.0.1:8000.
 """
 
 from __future__ import annotations
@@ -89,7 +90,8 @@ def main() -> int:
             access_key=settings.AWS_ACCESS_KEY_ID,
             secret_key=settings.AWS_SECRET_ACCESS_KEY,
             region=settings.S3_REGION,
-        )
+        )  # waits for weed's start-up; s3_bootstrap then adds the CORS rule for SITE_ORIGIN
+        _manage("s3_bootstrap", started=commands)
         _manage("seed_demo_users", str(USERS_FILE), started=commands)
         # --if-empty: the orders are seeded once, not again on each run
         _manage("seed_orders", "--count", "300", "--if-empty", started=commands)

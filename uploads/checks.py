@@ -1,4 +1,6 @@
-"""Start-up check of the storage settings that are parsed."""
+"""Checks of the storage settings: parsed ones at start-up, the bucket itself with --deploy."""
+
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core import checks
@@ -8,8 +10,31 @@ from accounts.checks import url_problem
 
 @checks.register()
 def check_storage_settings(app_configs=None, **kwargs) -> list[checks.Error]:
-    """S3_ENDPOINT_URL, when set (empty means AWS S3 itself)."""
+    """S3_ENDPOINT_URL, when set (empty means AWS S3 itself), and SITE_ORIGIN."""
+    errors = []
     value = settings.S3_ENDPOINT_URL
     if value and (problem := url_problem(value)):
-        return [checks.Error(f'S3_ENDPOINT_URL: "{value}" — {problem}', id="uploads.E001")]
-    return []
+        errors.append(checks.Error(f'S3_ENDPOINT_URL: "{value}" — {problem}', id="uploads.E001"))
+    origin = settings.SITE_ORIGIN
+    problem = url_problem(origin)
+    if not problem and (urlsplit(origin).path or urlsplit(origin).query):
+        # Browsers send Origin without a path; CORS compares it exactly, so "/" would not match.
+        problem = "an origin is scheme://host[:port], without a path, a trailing / or a query"
+    if problem:
+        errors.append(checks.Error(f'SITE_ORIGIN: "{origin}" — {problem}', id="uploads.E002"))
+    return errors
+
+
+# Only with `manage.py check --deploy`: it makes S3 calls (and writes a probe object), which
+# every other manage.py command, test run and start-up must not pay for or depend on.
+@checks.register(deploy=True)
+def check_bucket(app_configs=None, **kwargs) -> list[checks.Error]:
+    """The four checks of `manage.py s3_check`."""
+    from uploads.s3 import bucket_check_results
+
+    results = bucket_check_results(bucket=settings.S3_BUCKET, origin=settings.SITE_ORIGIN)
+    return [
+        checks.Error(f"S3: {name}: {problem}", id="uploads.E003")
+        for name, problem in results
+        if problem is not None
+    ]

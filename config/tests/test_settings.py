@@ -14,6 +14,7 @@ PRODUCTION_ENV = {
     "OIDC_CLIENT_ID": "client",
     "OIDC_CLIENT_SECRET": "secret",
     "S3_BUCKET": "bucket",
+    "SITE_ORIGIN": "https://portal.example.com",
 }
 
 

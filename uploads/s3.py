@@ -1,0 +1,234 @@
+"""The one place that talks to S3 through boto3; views, services and commands call these.
+
+Every function takes plain values and answers plain values (or raises `S3Error` with a message
+that says what to fix), so callers never build S3 requests or read botocore's error shapes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from functools import cache
+
+import boto3
+import requests
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+from django.conf import settings
+
+PROBE_PREFIX = "portal-checks/"
+# What a browser's direct upload sends: presigned POST (form fields) and presigned PUT/multipart.
+CORS_METHODS = ["GET", "PUT", "POST"]
+CORS_ALLOWED_HEADERS = ["*"]
+CORS_EXPOSE_HEADERS = ["ETag"]  # multipart uploads need each part's ETag
+CORS_MAX_AGE_SECONDS = 3600
+HTTP_TIMEOUT_SECONDS = 10
+
+
+class S3Error(Exception):
+    """An S3 call failed; the message says what to fix."""
+
+
+def original_key(*, user_id: int, ext: str) -> str:
+    return f"users/{user_id}/{uuid.uuid4().hex}.{ext.lower().lstrip('.')}"
+
+
+def thumbnail_key(*, user_id: int) -> str:
+    return f"users/{user_id}/thumbs/{uuid.uuid4().hex}.webp"
+
+
+def incoming_key(*, user_id: int) -> str:
+    return f"incoming/{user_id}/{uuid.uuid4().hex}"
+
+
+def s3_client():
+    """The boto3 client for the configured S3 (one per settings, reused: building one is slow)."""
+    return _client(
+        endpoint_url=settings.S3_ENDPOINT_URL,
+        region=settings.S3_REGION,
+        access_key=settings.AWS_ACCESS_KEY_ID,
+        secret_key=settings.AWS_SECRET_ACCESS_KEY,
+    )
+
+
+@cache
+def _client(*, endpoint_url, region, access_key, secret_key):
+    options = {
+        "region_name": region,
+        # Some S3-compatible servers reject boto3's default checksum headers (FIELD-NOTES).
+        "config": Config(signature_version="s3v4", request_checksum_calculation="when_required"),
+    }
+    if endpoint_url:
+        options["endpoint_url"] = endpoint_url
+    if access_key:  # without keys boto3 uses its usual chain (instance role, profile, ...)
+        options["aws_access_key_id"] = access_key
+        options["aws_secret_access_key"] = secret_key
+    return boto3.client("s3", **options)
+
+
+def _code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def bucket_exists(*, bucket: str) -> bool:
+    """HeadBucket: True if it exists and these credentials may use it; False if it is missing."""
+    try:
+        s3_client().head_bucket(Bucket=bucket)
+    except ClientError as error:
+        if _code(error) in ("404", "NoSuchBucket"):
+            return False
+        raise S3Error(
+            f"bucket {bucket!r} answered {_code(error) or error}: check AWS_ACCESS_KEY_ID, "
+            "AWS_SECRET_ACCESS_KEY and S3_REGION"
+        ) from error
+    except BotoCoreError as error:
+        raise S3Error(f"S3 not reachable ({error}): check S3_ENDPOINT_URL") from error
+    return True
+
+
+def check_write_and_delete(*, bucket: str) -> None:
+    """Put a small probe object under a key of our own and delete it again."""
+    key = f"{PROBE_PREFIX}{uuid.uuid4().hex}"
+    client = s3_client()
+    try:
+        client.put_object(Bucket=bucket, Key=key, Body=b"portal s3_check probe")
+        client.delete_object(Bucket=bucket, Key=key)
+    except ClientError as error:
+        raise S3Error(
+            f"could not write and delete {key!r} in bucket {bucket!r} ({_code(error)}): "
+            "check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY and their permissions "
+            "(s3:PutObject, s3:DeleteObject)"
+        ) from error
+    except BotoCoreError as error:
+        raise S3Error(f"S3 not reachable ({error}): check S3_ENDPOINT_URL") from error
+
+
+def cors_allows_origin(*, bucket: str, origin: str) -> bool:
+    """True if one of the bucket's CORS rules lets `origin` POST and PUT (direct uploads)."""
+    try:
+        rules = s3_client().get_bucket_cors(Bucket=bucket)["CORSRules"]
+    except ClientError as error:
+        if _code(error) == "NoSuchCORSConfiguration":
+            return False
+        raise S3Error(f"could not read the CORS rules of bucket {bucket!r}: {error}") from error
+    for rule in rules:
+        origins = rule.get("AllowedOrigins", [])
+        methods = set(rule.get("AllowedMethods", []))
+        if (origin in origins or "*" in origins) and {"POST", "PUT"} <= methods:
+            return True
+    return False
+
+
+def anonymous_get_refused(*, bucket: str) -> bool:
+    """True if an unsigned GET of an object in the bucket is refused (403), as it must be.
+
+    A real object is put there first, so the answer can't be a mere 404; it is deleted after.
+    """
+    key = f"{PROBE_PREFIX}{uuid.uuid4().hex}"
+    client = s3_client()
+    try:
+        client.put_object(Bucket=bucket, Key=key, Body=b"portal s3_check probe")
+        try:
+            # The object's plain (unsigned) address: a presigned URL without its query string.
+            url = client.generate_presigned_url(
+                "get_object", Params={"Bucket": bucket, "Key": key}
+            ).split("?", 1)[0]
+            status = requests.get(url, timeout=HTTP_TIMEOUT_SECONDS).status_code
+        finally:
+            client.delete_object(Bucket=bucket, Key=key)
+    except (ClientError, BotoCoreError, requests.RequestException) as error:
+        raise S3Error(f"could not try an anonymous GET in bucket {bucket!r}: {error}") from error
+    return status == 403
+
+
+def bucket_create_private(*, bucket: str, origin: str) -> bool:
+    """Create the bucket if missing (never with an ACL) and set its CORS rule for `origin`.
+
+    Answers True if the bucket was created now. Running it again changes nothing more.
+    """
+    client = s3_client()
+    created = not bucket_exists(bucket=bucket)
+    options = {"Bucket": bucket}
+    if settings.S3_REGION != "us-east-1":  # AWS refuses us-east-1 as a LocationConstraint
+        options["CreateBucketConfiguration"] = {"LocationConstraint": settings.S3_REGION}
+    try:
+        if created:
+            client.create_bucket(**options)  # no ACL argument: the bucket stays private
+        client.put_bucket_cors(
+            Bucket=bucket,
+            CORSConfiguration={
+                "CORSRules": [
+                    {
+                        "AllowedOrigins": [origin],
+                        "AllowedMethods": CORS_METHODS,
+                        "AllowedHeaders": CORS_ALLOWED_HEADERS,
+                        "ExposeHeaders": CORS_EXPOSE_HEADERS,
+                        "MaxAgeSeconds": CORS_MAX_AGE_SECONDS,
+                    }
+                ]
+            },
+        )
+    except (ClientError, BotoCoreError) as error:
+        raise S3Error(f"could not set up bucket {bucket!r}: {error}") from error
+    return created
+
+
+def bucket_check_results(*, bucket: str, origin: str) -> list[tuple[str, str | None]]:
+    """The four checks of the bucket, in order: (what was checked, None or what to fix).
+
+    Once the bucket is missing or unreachable, the later checks are not tried.
+    """
+    results = []
+    try:
+        exists = bucket_exists(bucket=bucket)
+    except S3Error as error:
+        exists, problem = False, str(error)
+    else:
+        problem = (
+            None
+            if exists
+            else (
+                f"bucket {bucket!r} does not exist: check S3_BUCKET, or run "
+                "`python manage.py s3_bootstrap` to create it"
+            )
+        )
+    results.append(("bucket exists", problem))
+    checks = [
+        ("credentials can write and delete", lambda: _problem(check_write_and_delete, bucket)),
+        ("CORS allows SITE_ORIGIN", lambda: _cors_problem(bucket, origin)),
+        ("anonymous GET refused", lambda: _anonymous_problem(bucket)),
+    ]
+    for name, check in checks:
+        results.append((name, check() if exists else "not checked: the bucket is not usable"))
+    return results
+
+
+def _problem(check, bucket):
+    try:
+        check(bucket=bucket)
+    except S3Error as error:
+        return str(error)
+    return None
+
+
+def _cors_problem(bucket, origin):
+    try:
+        if cors_allows_origin(bucket=bucket, origin=origin):
+            return None
+    except S3Error as error:
+        return str(error)
+    return (
+        f"bucket {bucket!r} has no CORS rule letting {origin!r} (SITE_ORIGIN) POST and PUT: "
+        "run `python manage.py s3_bootstrap`, or add the rule to the bucket"
+    )
+
+
+def _anonymous_problem(bucket):
+    try:
+        if anonymous_get_refused(bucket=bucket):
+            return None
+    except S3Error as error:
+        return str(error)
+    return (
+        f"bucket {bucket!r} serves objects to anonymous readers: remove its public bucket "
+        "policy or ACL (every object must stay private)"
+    )
