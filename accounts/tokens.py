@@ -24,6 +24,7 @@ from accounts.provider import (
     get_signing_key,
     userinfo_response,
 )
+from portal.text import is_storable
 
 __all__ = [
     "ProviderError",
@@ -164,14 +165,8 @@ def validate_id_token(id_token: str, *, nonce: str) -> dict[str, Any]:
 
 
 def _is_storable_text(value: Any) -> bool:
-    """A string every database takes: no NUL byte (PostgreSQL refuses it), no lone surrogate."""
-    if not isinstance(value, str) or "\x00" in value:
-        return False
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+    """A string every database takes (see portal.text.is_storable)."""
+    return isinstance(value, str) and is_storable(value)
 
 
 def checked_identity_claims(claims: dict[str, Any]) -> dict[str, Any]:
