@@ -193,6 +193,19 @@ AWS_SECRET_ACCESS_KEY = env.str(
 SITE_ORIGIN = env.str("SITE_ORIGIN", default=_local_default("http://127.0.0.1:8000"))
 
 
+# Image uploads (uploads/). Limits are checked on the bytes that arrive, whatever the browser says.
+UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=20 * 1024 * 1024)
+UPLOAD_MAX_PIXELS = env.int("UPLOAD_MAX_PIXELS", default=50_000_000)
+UPLOAD_QUOTA_BYTES = env.int("UPLOAD_QUOTA_BYTES", default=1024**3)
+# How long a browser's presigned POST to S3 stays usable.
+UPLOAD_POST_SECONDS = env.int("UPLOAD_POST_SECONDS", default=600)
+# Gallery URLs: each object's URL is signed once per window and reused (browsers cache it too).
+IMAGE_URL_WINDOW_SECONDS = env.int("IMAGE_URL_WINDOW_SECONDS", default=300)
+# Share links: the longest expiry, and the life of the S3 URL that /s/<token>/raw redirects to.
+SHARE_MAX_SECONDS = env.int("SHARE_MAX_SECONDS", default=7 * 24 * 3600)
+SHARE_REDIRECT_SECONDS = env.int("SHARE_REDIRECT_SECONDS", default=60)
+
+
 def s3_storage_options(*, bucket, endpoint_url, region, access_key, secret_key):
     """Options for django-storages' S3 backend: private objects, signed URLs, unique keys."""
     options = {
@@ -241,6 +254,9 @@ USE_TZ = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CSRF_FAILURE_VIEW = "config.views.csrf_failure"
+# A form upload is streamed to a temporary file (never held in memory) and cut off past
+# UPLOAD_MAX_BYTES; see uploads/upload_handlers.py.
+FILE_UPLOAD_HANDLERS = ["uploads.upload_handlers.LimitedTemporaryFileUploadHandler"]
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not DEBUG)

@@ -7,6 +7,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("", include("accounts.urls")),
     path("", include("orders.urls")),
+    path("", include("uploads.urls")),
     path("admin/", admin.site.urls),
 ]
 

@@ -35,6 +35,10 @@ ERROR_CODES = (
     ("not_found", 404, "no such thing, or not one you may see (the same answer, on purpose)"),
     ("method_not_allowed", 405, "this path doesn't take that method (see the Allow header)"),
     ("conflict", 409, "the change can't be made now, e.g. an order's status can't go that way"),
+    ("gone", 410, "the share link was revoked: it can't be opened or changed any more"),
+    ("too_large", 413, "the file is over UPLOAD_MAX_BYTES"),
+    ("quota_exceeded", 413, "the file would take your images over UPLOAD_QUOTA_BYTES"),
+    ("unsupported_type", 415, "not a picture we take (JPEG, PNG, GIF, WebP, AVIF, HEIC)"),
     ("invalid", 422, "well-formed but unacceptable: unknown SKU or field, quantity below 1, ..."),
     ("unavailable", 503, "the sign-in provider is not answering; retry later"),
 )

@@ -1,0 +1,157 @@
+"""Share links: making, changing and revoking them, and counting who opens them.
+
+A link always expires (at most SHARE_MAX_SECONDS from now; 1 day unless chosen). A view is
+counted with one conditional UPDATE, so max views is exact under concurrent opens: the last
+allowed view shows the image, the next one finds the link used up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth.hashers import check_password, make_password
+from django.db.models import F, Q
+from django.utils import timezone
+
+from uploads import viewers
+from uploads.models import Image, ShareLink
+
+DEFAULT_EXPIRY_SECONDS = 24 * 3600
+# The expiry choices the image page offers (a chosen date and time is the fourth).
+EXPIRY_CHOICES = (
+    (3600, "1 hour"),
+    (24 * 3600, "1 day"),
+    (7 * 24 * 3600, "7 days"),
+)
+PASSWORD_MAX_LENGTH = 200
+MAX_VIEWS_LIMIT = 1_000_000
+
+
+class LinkRejected(ValueError):
+    """Link settings we don't take; the message says what is allowed."""
+
+
+class LinkGone(Exception):
+    """The link was revoked: it can't be changed any more."""
+
+
+@dataclass(frozen=True)
+class Expiry:
+    """When a link should expire: `seconds` from now, or at `moment` (one of the two)."""
+
+    seconds: int | None = None
+    moment: datetime | None = None
+
+    def resolve(self, now: datetime) -> datetime:
+        if self.moment is not None:
+            expires = self.moment
+            if timezone.is_naive(expires):
+                raise LinkRejected("give the expiry time with its time zone")
+        else:
+            seconds = self.seconds if self.seconds is not None else DEFAULT_EXPIRY_SECONDS
+            expires = now + timedelta(seconds=seconds)
+        longest = now + timedelta(seconds=settings.SHARE_MAX_SECONDS)
+        if expires <= now:
+            raise LinkRejected("the expiry must be in the future")
+        if expires > longest + timedelta(seconds=1):
+            raise LinkRejected(f"a link can live at most {_duration(settings.SHARE_MAX_SECONDS)}")
+        return min(expires, longest)
+
+
+def _duration(seconds: int) -> str:
+    days, rest = divmod(seconds, 24 * 3600)
+    if not rest:
+        return f"{days} day{'s' if days != 1 else ''}"
+    hours = seconds / 3600
+    return f"{hours:g} hours"
+
+
+def _checked_max_views(max_views: int | None) -> int | None:
+    if max_views is None:
+        return None
+    if isinstance(max_views, bool) or not isinstance(max_views, int):
+        raise LinkRejected("max views must be a whole number")
+    if not 1 <= max_views <= MAX_VIEWS_LIMIT:
+        raise LinkRejected(f"max views must be from 1 to {MAX_VIEWS_LIMIT:,}")
+    return max_views
+
+
+def link_create(
+    *,
+    image: Image,
+    created_by,
+    expiry: Expiry | None = None,
+    max_views: int | None = None,
+    password: str | None = None,
+    download: bool = False,
+) -> ShareLink:
+    """A new link to `image`. The password is stored hashed (Django's hasher), never as is."""
+    now = timezone.now()
+    expires = (expiry or Expiry()).resolve(now)
+    if password is not None and len(password) > PASSWORD_MAX_LENGTH:
+        raise LinkRejected(f"the password can be at most {PASSWORD_MAX_LENGTH} characters")
+    return ShareLink.objects.create(
+        image=image,
+        created_by=created_by,
+        created=now,
+        expires=expires,
+        max_views=_checked_max_views(max_views),
+        password=make_password(password) if password else "",
+        download=bool(download),
+    )
+
+
+_UNCHANGED = object()
+
+
+def link_update(*, link: ShareLink, expiry: Expiry | None = None, max_views=_UNCHANGED):
+    """Change the expiry (either way, within the maximum from now) and/or max views. An expired
+    link opens again when extended; a revoked one stays revoked (LinkGone)."""
+    if link.revoked is not None:
+        raise LinkGone("this link was revoked; make a new one instead")
+    fields = []
+    if expiry is not None:
+        link.expires = expiry.resolve(timezone.now())
+        fields.append("expires")
+    if max_views is not _UNCHANGED:
+        link.max_views = _checked_max_views(max_views)
+        fields.append("max_views")
+    if fields:
+        link.save(update_fields=fields)
+    return link
+
+
+def link_revoke(link: ShareLink) -> tuple[ShareLink, bool]:
+    """Revoke the link; (link, False) when it already was."""
+    if link.revoked is not None:
+        return link, False
+    link.revoked = timezone.now()
+    link.save(update_fields=["revoked"])
+    return link, True
+
+
+def password_matches(link: ShareLink, password: str) -> bool:
+    return bool(link.password) and check_password(password, link.password)
+
+
+def link_count_view(link: ShareLink, *, viewer: str | None) -> bool:
+    """Count one view if the link still opens; False when it is revoked, expired or used up.
+
+    `viewer` is the keyed viewer hash (viewers.viewer_id), or None for a view that counts
+    toward the total but not toward distinct viewers.
+    """
+    now = timezone.now()
+    opened = (
+        ShareLink.objects.filter(pk=link.pk, revoked__isnull=True, expires__gt=now)
+        .filter(Q(max_views__isnull=True) | Q(views__lt=F("max_views")))
+        .update(views=F("views") + 1)
+    )
+    if not opened:
+        link.refresh_from_db(fields=["views", "revoked", "expires", "max_views"])
+        return False
+    link.views += 1
+    if viewer is not None:
+        viewers.add(link, viewer)
+    return True

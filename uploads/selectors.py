@@ -1,0 +1,102 @@
+"""Reads that encode a rule: whose images and links someone may see, and how galleries page.
+
+The rule is the orders' one: ADMIN sees everyone's, USER their own, anyone else nothing. Another
+person's image, upload or link is "not found", never "forbidden".
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from django.db.models import Q, QuerySet
+
+from accounts.roles import ADMIN, USER, has_role
+from portal.cursors import decode_cursor, encode_cursor
+from uploads.models import Image, PendingUpload, ShareLink
+
+PAGE_SIZE = 24
+MAX_PAGE_SIZE = 100
+TOKEN_MAX_LENGTH = ShareLink._meta.get_field("token").max_length
+
+
+def images_visible_to(user, *, everyone: bool = True) -> QuerySet[Image]:
+    """The images this user may see: ADMIN everyone's (or only their own with everyone=False),
+    USER their own."""
+    if has_role(user, ADMIN):
+        return Image.objects.all() if everyone else Image.objects.filter(owner_id=user.pk)
+    if has_role(user, USER):
+        return Image.objects.filter(owner_id=user.pk)
+    return Image.objects.none()
+
+
+def image_get_visible(*, user, image_id) -> Image | None:
+    """One image by id, or None when it doesn't exist or isn't this user's to see."""
+    try:
+        image_id = int(image_id)
+    except (TypeError, ValueError):
+        return None
+    if not 0 < image_id < 2**63:
+        return None
+    return images_visible_to(user).select_related("owner").filter(pk=image_id).first()
+
+
+def pending_upload_get(*, user, upload_id) -> PendingUpload | None:
+    """The user's own pending upload (an ADMIN completes only their own uploads too)."""
+    try:
+        upload_id = uuid.UUID(str(upload_id))
+    except ValueError:
+        return None
+    return PendingUpload.objects.select_related("owner").filter(pk=upload_id, owner=user).first()
+
+
+def links_visible_to(user) -> QuerySet[ShareLink]:
+    """Links to the images this user may see (ADMIN: every link)."""
+    return ShareLink.objects.filter(image__in=images_visible_to(user))
+
+
+def link_get_visible(*, user, token: str) -> ShareLink | None:
+    if not token or len(token) > TOKEN_MAX_LENGTH:
+        return None
+    return links_visible_to(user).select_related("image").filter(token=token).first()
+
+
+def link_get_public(token: str) -> ShareLink | None:
+    """A link by its token, for anyone holding it (the public /s/<token> pages)."""
+    if not token or len(token) > TOKEN_MAX_LENGTH or not token.isascii():
+        return None
+    return ShareLink.objects.select_related("image").filter(token=token).first()
+
+
+@dataclass(frozen=True)
+class ImagePage:
+    images: list[Image]
+    newer: str | None
+    older: str | None
+
+
+def images_page(*, user, everyone: bool = False, cursor: str = "", size: int = PAGE_SIZE):
+    """A page of images newest first, keyset-paged on (created, id) like the order list."""
+    size = max(1, min(size, MAX_PAGE_SIZE))
+    images = images_visible_to(user, everyone=everyone).select_related("owner")
+    direction = "older"
+    if cursor:
+        direction, created, pk = decode_cursor(cursor)
+        if direction == "older":
+            images = images.filter(Q(created__lt=created) | Q(created=created, pk__lt=pk))
+        else:
+            images = images.filter(Q(created__gt=created) | Q(created=created, pk__gt=pk))
+    order = ("-created", "-id") if direction == "older" else ("created", "id")
+    rows = list(images.order_by(*order)[: size + 1])
+    more = len(rows) > size
+    rows = rows[:size]
+    if direction == "older":
+        has_newer, has_older = bool(cursor), more
+    else:
+        rows.reverse()
+        has_newer, has_older = more, True
+    return ImagePage(
+        images=rows,
+        newer=encode_cursor("newer", rows[0].created, rows[0].id) if rows and has_newer else None,
+        older=encode_cursor("older", rows[-1].created, rows[-1].id) if rows and has_older else None,
+    )
