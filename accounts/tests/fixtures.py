@@ -1,13 +1,16 @@
 """OIDC test fixtures shared by every app's tests (registered in the root conftest.py)."""
 
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from django.core.cache import cache
+from django.test import Client
 
 from accounts import provider, tokens
+from accounts.roles import ADMIN, USER, roles_of
 from accounts.tests.oidc_test_provider import OIDCTestProvider
 
 # The demo people of devstack/users.json, with the same role sets; the first (alice) is the
@@ -74,3 +77,35 @@ def sign_in_as(page, live_server, sub: str, *, lands_on: str = "/orders/") -> No
     page.get_by_role("link", name="Sign in with your company account").click()
     page.get_by_role("button", name=f"Authorize as {sub}").click()
     page.wait_for_url(re.compile(re.escape(live_server.url + lands_on) + "$"))
+
+
+ROLE_GROUPS = {ADMIN: "portal-admins", USER: "portal-users"}
+
+
+@pytest.fixture
+def token_for(op):
+    """Authorization headers with a fresh JWT for a person fixture, carrying their roles."""
+
+    def headers(user) -> dict[str, str]:
+        groups = sorted(ROLE_GROUPS[role] for role in roles_of(user))
+        token = op.issue_access_token(
+            "alice", overrides={"sub": user.oidc_subject, "groups": groups}
+        )
+        return {"Authorization": f"Bearer {token}"}
+
+    return headers
+
+
+@pytest.fixture
+def browser_of(db):
+    """A browser signed in as the user, with a fresh session and CSRF checks on."""
+
+    def browser(user) -> Client:
+        client = Client(enforce_csrf_checks=True)
+        client.force_login(user)
+        session = client.session
+        session["oidc_id_token_expiration"] = time.time() + 900
+        session.save()
+        return client
+
+    return browser

@@ -7,11 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from accounts.roles import ADMIN, USER, roles_of
 from orders.models import Order, Product
 from orders.services import order_change_status, order_place
-
-ROLE_GROUPS = {ADMIN: "portal-admins", USER: "portal-users"}
 
 # How to reach each status from pending, one allowed step at a time.
 PATH_TO_STATUS = {
@@ -53,17 +50,3 @@ def place_order(catalog, request):
         return order
 
     return place
-
-
-@pytest.fixture
-def token_for(op):
-    """Authorization headers with a fresh JWT for a person fixture, carrying their roles."""
-
-    def headers(user) -> dict[str, str]:
-        groups = sorted(ROLE_GROUPS[role] for role in roles_of(user))
-        token = op.issue_access_token(
-            "alice", overrides={"sub": user.oidc_subject, "groups": groups}
-        )
-        return {"Authorization": f"Bearer {token}"}
-
-    return headers

@@ -1,0 +1,54 @@
+"""Upload fixtures: images stored through the real service, and what the bucket holds.
+
+Tests share one bucket, and user ids come back after a rollback, so each test starts and ends
+with an empty bucket.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import pytest
+
+from uploads import s3
+from uploads.models import Image, PendingUpload, ShareLink
+from uploads.services import image_store
+from uploads.tests import samples
+
+
+@pytest.fixture(autouse=True)
+def _empty_bucket(local_stack):
+    s3.delete_prefix("")
+    yield
+    s3.delete_prefix("")
+
+
+@pytest.fixture
+def store_image(db):
+    """store_image(owner, data=a photo, filename="photo.jpg", title="", keep_metadata=False)."""
+
+    def store(owner, data: bytes | None = None, *, filename="photo.jpg", **options) -> Image:
+        return image_store(
+            owner=owner, file=io.BytesIO(data or samples.photo()), filename=filename, **options
+        )
+
+    return store
+
+
+@dataclass(frozen=True)
+class Holdings:
+    keys: frozenset[str]
+    images: int
+    pending: int
+    links: int
+
+
+def holdings() -> Holdings:
+    """Every key in the bucket and every upload row: compare before and after a refusal."""
+    return Holdings(
+        keys=frozenset(s3.keys_under("")),
+        images=Image.objects.count(),
+        pending=PendingUpload.objects.count(),
+        links=ShareLink.objects.count(),
+    )
