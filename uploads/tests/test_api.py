@@ -928,3 +928,27 @@ def test_each_new_error_code_comes_from_a_real_request_with_its_status(
         **ORDER_CODES_STATUS,
         **NEW_CODES_STATUS,
     }
+
+
+# -- the API guide -----------------------------------------------------------------------------
+
+
+def test_the_api_guide_lists_every_images_endpoint(client):
+    page = client.get("/api/").content.decode()
+
+    for endpoint in [
+        "GET /api/images",
+        "POST /api/images",
+        "POST /api/images/uploads",
+        "POST /api/images/uploads/&lt;upload_id&gt;/complete",
+        "GET /api/images/&lt;id&gt;",
+        "DELETE /api/images/&lt;id&gt;",
+        "DELETE /api/images",
+        "GET /api/images/&lt;id&gt;/links",
+        "POST /api/images/&lt;id&gt;/links",
+        "PATCH /api/links/&lt;token&gt;",
+        "DELETE /api/links/&lt;token&gt;",
+    ]:
+        assert f"<code>{endpoint}</code>" in page
+    for key in IMAGE_KEYS | LINK_KEYS | UPLOAD_KEYS:
+        assert f'"{key}"' in page
