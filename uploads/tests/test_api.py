@@ -249,7 +249,7 @@ def test_completing_before_the_file_arrived_is_refused_and_forgets_the_upload(
 
     response = post_json(client, complete_path(started.json()["upload_id"]), {}, headers)
 
-    assert "never arrived" in assert_error(response, "unsupported_type")["detail"]
+    assert "never arrived" in assert_error(response, "invalid")["detail"]
     assert holdings() == NOTHING
 
 
@@ -952,3 +952,33 @@ def test_the_api_guide_lists_every_images_endpoint(client):
         assert f"<code>{endpoint}</code>" in page
     for key in IMAGE_KEYS | LINK_KEYS | UPLOAD_KEYS:
         assert f'"{key}"' in page
+
+
+# -- S3 not answering (an injected fault) ------------------------------------------------------
+
+
+def _s3_down(*args, **kwargs):
+    raise s3.S3Error("the image store is not answering (injected); try again shortly")
+
+
+def test_s3_down_while_signing_is_503_with_retry_after_and_nothing_kept(
+    client, token_for, alice, monkeypatch
+):
+    monkeypatch.setattr(s3, "presigned_post", _s3_down)
+
+    response = start_upload(client, token_for(alice), size=1000)
+
+    assert "not answering" in assert_error(response, "unavailable")["detail"]
+    assert response["Retry-After"].isdigit()
+    assert holdings() == NOTHING
+
+
+def test_s3_down_while_storing_a_form_upload_is_503_and_nothing_kept(
+    client, token_for, alice, monkeypatch
+):
+    monkeypatch.setattr(s3, "put_file", _s3_down)
+
+    response = upload_form(client, token_for(alice), samples.photo())
+
+    assert_error(response, "unavailable")
+    assert holdings() == NOTHING
