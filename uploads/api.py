@@ -14,7 +14,9 @@ from datetime import datetime
 from functools import wraps
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import HttpResponse, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from django.urls import reverse
 
 from accounts.roles import ADMIN, USER
@@ -64,6 +66,11 @@ UPLOAD_ERRORS = {
     ImageRefused: ImageRefused.code,
     LinkRejected: "invalid",
     LinkGone: "gone",
+    # A form Django can't parse (read by the view, or by a session's CSRF check).
+    MultiPartParserError: "bad_request",
+    RequestDataTooBig: "bad_request",
+    TooManyFieldsSent: "bad_request",
+    TooManyFilesSent: "bad_request",
 }
 ENDPOINT = {"roles": (USER, ADMIN), "errors": UPLOAD_ERRORS}
 

@@ -373,6 +373,30 @@ def test_form_upload_as_json_is_a_bad_request(client, token_for, alice):
     assert "multipart" in assert_error(response, "bad_request")["detail"]
 
 
+@pytest.mark.parametrize("session", [False, True])
+@pytest.mark.parametrize("content_type", ["multipart/form-data", "multipart/form-data; boundary="])
+def test_a_form_django_cannot_parse_is_a_json_400(
+    client, browser_of, token_for, alice, session, content_type
+):
+    if session:
+        caller = browser_of(alice)
+        headers = session_headers(caller)
+    else:
+        caller, headers = client, token_for(alice)
+
+    response = caller.generic(
+        "POST", IMAGES, b"--xyz\r\ngarbage", content_type=content_type, headers=headers
+    )
+
+    assert "multipart" in assert_error(response, "bad_request")["detail"]
+
+
+def test_a_form_with_too_many_fields_is_a_json_400(client, token_for, alice):
+    fields = {f"field{number}": "x" for number in range(1100)}
+
+    assert_error(client.post(IMAGES, fields, headers=token_for(alice)), "bad_request")
+
+
 # -- reading, paging and deleting --------------------------------------------------------------
 
 
