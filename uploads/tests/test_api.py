@@ -1006,3 +1006,32 @@ def test_s3_down_while_storing_a_form_upload_is_503_and_nothing_kept(
 
     assert_error(response, "unavailable")
     assert holdings() == NOTHING
+
+
+# -- a browser session -------------------------------------------------------------------------
+
+
+def test_session_link_changes_need_the_csrf_token(browser_of, alice, store_image):
+    image = store_image(alice)
+    browser = browser_of(alice)
+    assert browser.get(image_path(image.pk)).status_code == 200  # reading needs no token
+    headers = session_headers(browser)
+    token = post_json(browser, links_path(image.pk), {}, headers).json()["token"]
+    link_before = ShareLink.objects.values().get(token=token)
+    without = {"X-CSRFToken": "wrong" * 6 + "xx"}
+
+    refused = [
+        post_json(browser, links_path(image.pk), {}, without),
+        browser.patch(
+            link_path(token), {"max_views": 2}, content_type="application/json", headers=without
+        ),
+        browser.delete(link_path(token), headers=without),
+        browser.delete(image_path(image.pk), headers=without),
+        browser.delete(IMAGES, headers=without),
+    ]
+
+    for response in refused:
+        assert "CSRF" in assert_error(response, "forbidden")["detail"]
+    assert ShareLink.objects.values().get() == link_before
+    assert Image.objects.get() == image
+    assert browser.delete(link_path(token), headers=headers).json()["revoked"] is True
