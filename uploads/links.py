@@ -7,6 +7,7 @@ allowed view shows the image, the next one finds the link used up.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -27,6 +28,19 @@ EXPIRY_CHOICES = (
 )
 PASSWORD_MAX_LENGTH = 200
 MAX_VIEWS_LIMIT = 1_000_000
+
+# Link-preview fetchers of chat apps and social sites, and the big search crawlers: they open a
+# link to draw a preview card or index it, and nobody has looked at the image yet. Matched
+# anywhere in the User-Agent, ignoring case. Only names that no browser sends: a generic "bot"
+# would also match phones such as "CUBOT X30".
+LINK_PREVIEW_BOTS = re.compile(
+    r"Slackbot|Slack-ImgProxy|Twitterbot|facebookexternalhit|facebookcatalog|Discordbot"
+    r"|TelegramBot|WhatsApp|LinkedInBot|SkypeUriPreview|MicrosoftPreview|Iframely|Embedly"
+    r"|redditbot|Mastodon|Pleroma|Misskey|Applebot|Google-InspectionTool|GoogleOther|Googlebot"
+    r"|bingbot|DuckDuckBot|YandexBot|Baiduspider|Pinterestbot|vkShare|Snapchat|Viber"
+    r"|Synapse \(bot|Mattermost-Bot|Zulip|Bytespider|Amazonbot",
+    re.IGNORECASE,
+)
 
 
 class LinkRejected(ValueError):
@@ -130,6 +144,11 @@ def link_revoke(link: ShareLink) -> tuple[ShareLink, bool]:
     link.revoked = timezone.now()
     link.save(update_fields=["revoked"])
     return link, True
+
+
+def is_link_preview(user_agent: str) -> bool:
+    """A known link-preview bot or crawler (LINK_PREVIEW_BOTS): its visits are not views."""
+    return bool(user_agent) and LINK_PREVIEW_BOTS.search(user_agent) is not None
 
 
 def password_matches(link: ShareLink, password: str) -> bool:
