@@ -10,7 +10,6 @@ import time
 from datetime import timedelta
 
 import pytest
-import redis
 import requests
 from django.conf import settings as django_settings
 from django.contrib.auth.hashers import check_password
@@ -60,13 +59,6 @@ PEOPLE = {
     "no User-Agent": "",
 }
 IMG_SRC = re.compile(r'<img src="([^"]+)"')
-
-
-@pytest.fixture(autouse=True)
-def _empty_redis_when_used():
-    """Link ids come back after a rollback: start each test with no counts left in Redis."""
-    if django_settings.REDIS_URL:
-        redis.Redis.from_url(django_settings.REDIS_URL).flushdb()
 
 
 @pytest.fixture
