@@ -156,3 +156,29 @@ def test_markup_is_found_across_the_pieces_the_file_is_read_in():
     with pytest.raises(ImageRefused, match="markup"):
         _check_markup(straddling)
     _check_markup(io.BytesIO(b"x" * (SCAN_CHUNK + 10)))  # plain bytes pass
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"<script>alert(1)</script>",
+        b"<HTML><body onload=x>",
+        b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)">',
+        b"<img src=x onerror=alert(1)>",
+        b"<a href='javascript:alert(1)'>",
+    ],
+)
+def test_each_kind_of_markup_in_a_picture_is_refused(payload):
+    with pytest.raises(ImageRefused, match="markup"):
+        process_image(io.BytesIO(samples.plain("PNG") + payload))
+
+
+def test_random_bytes_as_in_a_big_photo_are_not_taken_for_markup():
+    """What the short "<svg" pattern got wrong: 64 MB of noise (a seeded sequence that holds
+    "<Svg\x0c", which matched it) must not look like markup."""
+    import random
+
+    from uploads.processing import MARKUP
+
+    noise = random.Random(20261202).randbytes(64 * 1024 * 1024)
+    assert MARKUP.search(noise) is None
