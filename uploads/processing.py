@@ -83,11 +83,8 @@ def megabytes(size: int) -> str:
     for unit, factor in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
         if size >= factor:
             value = size / factor
-            return (
-                f"{value:.0f} {unit}"
-                if value >= 100 or value.is_integer()
-                else f"{value:.1f} {unit}"
-            )
+            shown = f"{value:.0f}" if value >= 100 else f"{value:.1f}".removesuffix(".0")
+            return f"{shown} {unit}"
     return f"{size} bytes"
 
 
