@@ -156,14 +156,16 @@ def _visible_link_or_404(request, token):
 
 def _link_rows(request, image) -> list[dict]:
     now = timezone.now()
+    image_links = list(image.links.order_by("-created", "-id"))
+    distinct = viewers.counts(image_links)
     return [
         {
             "link": link,
             "url": request.build_absolute_uri(reverse("share_open", args=[link.token])),
             "state": link.state(now),
-            "distinct_viewers": viewers.count(link),
+            "distinct_viewers": distinct[link.pk],
         }
-        for link in image.links.order_by("-created", "-id")
+        for link in image_links
     ]
 
 
