@@ -147,3 +147,12 @@ def test_when_s3_fails_midway_the_first_object_is_removed_again(alice):
 
     assert holdings() == before
     assert len(calls) == 2
+
+
+def test_markup_is_found_across_the_pieces_the_file_is_read_in():
+    from uploads.processing import SCAN_CHUNK, _check_markup
+
+    straddling = io.BytesIO(b"\x89PNG" + b"x" * (SCAN_CHUNK - 7) + b"<script>alert(1)</script>")
+    with pytest.raises(ImageRefused, match="markup"):
+        _check_markup(straddling)
+    _check_markup(io.BytesIO(b"x" * (SCAN_CHUNK + 10)))  # plain bytes pass
