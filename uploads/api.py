@@ -295,6 +295,7 @@ def _image_upload(request):
     """POST /api/images, multipart: "file", optional "title" and "keep_metadata"."""
     if not request.content_type.startswith("multipart/form-data"):
         raise bad_request('send the picture as multipart/form-data, in the field "file"')
+    files = request.FILES.getlist("file")  # parses the form, noting the files past the limit
     refused = getattr(request, "uploads_too_large", [])
     if refused:
         raise ApiError(
@@ -304,7 +305,6 @@ def _image_upload(request):
         )
     check_known_fields(request.POST, UPLOAD_FORM_FIELDS, "the upload form")
     check_known_fields(request.FILES, ("file",), "the upload form's files")
-    files = request.FILES.getlist("file")
     if not files:
         raise invalid('the upload needs the picture in the multipart field "file"')
     if len(files) > 1:
