@@ -114,12 +114,12 @@
     var bar = element("span", "upload-bar-row");
     bar.appendChild(this.progress);
     bar.appendChild(this.percent);
+    this.actions.appendChild(this.openLink);
     this.actions.appendChild(this.cancelButton);
     this.actions.appendChild(this.retryButton);
     this.item.appendChild(label);
     this.item.appendChild(bar);
     this.item.appendChild(this.status);
-    this.item.appendChild(this.openLink);
     this.item.appendChild(this.actions);
     this.item.dataset.state = this.state;
     this.cancelButton.addEventListener("click", this.cancel.bind(this));

@@ -107,7 +107,7 @@ def test_two_images_at_once_a_link_opened_by_a_stranger_then_revoked(
 
     page.get_by_role("link", name="Go to your images").click()
     expect(page.locator(".gallery-item")).to_have_count(2)
-    expect(page.get_by_text(re.compile(r"Storage: .* of 1 GB used"))).to_be_visible()
+    expect(page.get_by_text(re.compile(r"Your storage: .* of 1 GB used"))).to_be_visible()
     checks.check(page, "gallery")
 
     page.get_by_role("link", name="harbour").click()
