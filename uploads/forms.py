@@ -35,6 +35,7 @@ class _ExpiryForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["expiry"].choices = expiry_choices(keep=self.keep_allowed)
+        self.fields["expiry"].error_messages["invalid_choice"] = "Choose one of the expiry options."
         self.fields["expires_at"].error_messages["invalid"] = (
             "Enter the expiry date and time, like 2026-12-24 18:00."
         )
@@ -50,6 +51,13 @@ class _ExpiryForm(forms.Form):
         chosen = cleaned.get("expiry") == CHOSEN_MOMENT
         if chosen and not cleaned.get("expires_at") and "expires_at" not in self.errors:
             self.add_error("expires_at", "Choose the date and time the link should expire.")
+        if not chosen and cleaned.get("expires_at") and "expiry" not in self.errors:
+            # Never drop what someone typed in silence: ask which of the two they meant.
+            self.add_error(
+                "expiry",
+                "You typed a date and time but chose another expiry: choose “At a date and "
+                "time I choose”, or clear the date.",
+            )
         return cleaned
 
     def expiry_value(self) -> Expiry | None:

@@ -6,9 +6,11 @@ at laptop and phone width, with screenshots to look at."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from django.conf import settings
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from accounts.tests.fixtures import sign_in_as
@@ -135,6 +137,19 @@ def test_two_images_at_once_a_link_opened_by_a_stranger_then_revoked(
 
         page.reload()
         expect(page.locator(".link-facts")).to_contain_text("1 of 10")
+        # Typing a date picks "At a date and time I choose" (image-page.js).
+        in_two_days = timezone.localtime() + timedelta(days=2)
+        page.get_by_text("Change expiry or max views").click()
+        card = page.locator(".link-card")
+        card.get_by_role("textbox", name="Date and time").fill(
+            in_two_days.strftime("%Y-%m-%dT%H:%M")
+        )
+        expect(card.get_by_label("At a date and time I choose")).to_be_checked()
+        card.get_by_role("button", name="Save changes").click()
+        expect(page.get_by_text("Link saved: it is open.")).to_be_visible()
+        link.refresh_from_db()
+        assert link.expires == in_two_days.replace(second=0, microsecond=0)
+
         page.get_by_role("button", name="Revoke link").click()
         expect(page.get_by_text("Link revoked: it no longer opens.")).to_be_visible()
         expect(page.locator(".link-state")).to_have_text("Revoked")

@@ -475,7 +475,8 @@ def test_a_chosen_date_and_time_is_read_in_the_portals_time_zone(
         ({"expiry": "at", "expires_at": "soon"}, "Enter the expiry date and time"),
         ({"expiry": "3600", "max_views": "0"}, "Max views must be 1 or more"),
         ({"expiry": "3600", "max_views": "many"}, "Max views must be a whole number"),
-        ({"expiry": "forever"}, "Select a valid choice"),
+        ({"expiry": "forever"}, "Choose one of the expiry options."),
+        ({"expiry": "3600", "expires_at": "2030-01-01T10:00"}, "You typed a date and time"),
     ],
 )
 def test_a_bad_link_form_says_what_to_fix_and_makes_nothing(
