@@ -77,11 +77,21 @@ def _password_form(request, link, *, wrong: str = "", status: int = 200):
 
 def _page(request, link, *, image_url: str | None):
     """The image and its title; without image_url (HEAD, a preview bot) the title only."""
+    views_left = None if link.max_views is None else max(link.max_views - link.views, 0)
+    download_url = None
+    if image_url and link.download:
+        # Downloading through /raw is a view of its own; on the last view this page counted,
+        # /raw would refuse, so the button takes this view's own download URL instead.
+        if views_left == 0:
+            download_url = signing.share_url(link.image, download=True)
+        else:
+            download_url = reverse("share_raw", args=[link.token])
     context = {
         "link": link,
         "image": link.image,
         "image_url": image_url,
-        "views_left": None if link.max_views is None else max(link.max_views - link.views, 0),
+        "download_url": download_url,
+        "views_left": views_left,
     }
     return render(request, "uploads/share_page.html", context)
 

@@ -249,7 +249,7 @@ def test_completing_before_the_file_arrived_is_refused_and_forgets_the_upload(
 
     response = post_json(client, complete_path(started.json()["upload_id"]), {}, headers)
 
-    assert "never arrived" in assert_error(response, "unsupported_type")["detail"]
+    assert "never arrived" in assert_error(response, "invalid")["detail"]
     assert holdings() == NOTHING
 
 
@@ -371,6 +371,30 @@ def test_form_upload_as_json_is_a_bad_request(client, token_for, alice):
     response = post_json(client, IMAGES, {"file": "aGVsbG8="}, token_for(alice))
 
     assert "multipart" in assert_error(response, "bad_request")["detail"]
+
+
+@pytest.mark.parametrize("session", [False, True])
+@pytest.mark.parametrize("content_type", ["multipart/form-data", "multipart/form-data; boundary="])
+def test_a_form_django_cannot_parse_is_a_json_400(
+    client, browser_of, token_for, alice, session, content_type
+):
+    if session:
+        caller = browser_of(alice)
+        headers = session_headers(caller)
+    else:
+        caller, headers = client, token_for(alice)
+
+    response = caller.generic(
+        "POST", IMAGES, b"--xyz\r\ngarbage", content_type=content_type, headers=headers
+    )
+
+    assert "multipart" in assert_error(response, "bad_request")["detail"]
+
+
+def test_a_form_with_too_many_fields_is_a_json_400(client, token_for, alice):
+    fields = {f"field{number}": "x" for number in range(1100)}
+
+    assert_error(client.post(IMAGES, fields, headers=token_for(alice)), "bad_request")
 
 
 # -- reading, paging and deleting --------------------------------------------------------------
@@ -928,3 +952,86 @@ def test_each_new_error_code_comes_from_a_real_request_with_its_status(
         **ORDER_CODES_STATUS,
         **NEW_CODES_STATUS,
     }
+
+
+# -- the API guide -----------------------------------------------------------------------------
+
+
+def test_the_api_guide_lists_every_images_endpoint(client):
+    page = client.get("/api/").content.decode()
+
+    for endpoint in [
+        "GET /api/images",
+        "POST /api/images",
+        "POST /api/images/uploads",
+        "POST /api/images/uploads/&lt;upload_id&gt;/complete",
+        "GET /api/images/&lt;id&gt;",
+        "DELETE /api/images/&lt;id&gt;",
+        "DELETE /api/images",
+        "GET /api/images/&lt;id&gt;/links",
+        "POST /api/images/&lt;id&gt;/links",
+        "PATCH /api/links/&lt;token&gt;",
+        "DELETE /api/links/&lt;token&gt;",
+    ]:
+        assert f"<code>{endpoint}</code>" in page
+    for key in IMAGE_KEYS | LINK_KEYS | UPLOAD_KEYS:
+        assert f'"{key}"' in page
+
+
+# -- S3 not answering (an injected fault) ------------------------------------------------------
+
+
+def _s3_down(*args, **kwargs):
+    raise s3.S3Error("the image store is not answering (injected); try again shortly")
+
+
+def test_s3_down_while_signing_is_503_with_retry_after_and_nothing_kept(
+    client, token_for, alice, monkeypatch
+):
+    monkeypatch.setattr(s3, "presigned_post", _s3_down)
+
+    response = start_upload(client, token_for(alice), size=1000)
+
+    assert "not answering" in assert_error(response, "unavailable")["detail"]
+    assert response["Retry-After"].isdigit()
+    assert holdings() == NOTHING
+
+
+def test_s3_down_while_storing_a_form_upload_is_503_and_nothing_kept(
+    client, token_for, alice, monkeypatch
+):
+    monkeypatch.setattr(s3, "put_file", _s3_down)
+
+    response = upload_form(client, token_for(alice), samples.photo())
+
+    assert_error(response, "unavailable")
+    assert holdings() == NOTHING
+
+
+# -- a browser session -------------------------------------------------------------------------
+
+
+def test_session_link_changes_need_the_csrf_token(browser_of, alice, store_image):
+    image = store_image(alice)
+    browser = browser_of(alice)
+    assert browser.get(image_path(image.pk)).status_code == 200  # reading needs no token
+    headers = session_headers(browser)
+    token = post_json(browser, links_path(image.pk), {}, headers).json()["token"]
+    link_before = ShareLink.objects.values().get(token=token)
+    without = {"X-CSRFToken": "wrong" * 6 + "xx"}
+
+    refused = [
+        post_json(browser, links_path(image.pk), {}, without),
+        browser.patch(
+            link_path(token), {"max_views": 2}, content_type="application/json", headers=without
+        ),
+        browser.delete(link_path(token), headers=without),
+        browser.delete(image_path(image.pk), headers=without),
+        browser.delete(IMAGES, headers=without),
+    ]
+
+    for response in refused:
+        assert "CSRF" in assert_error(response, "forbidden")["detail"]
+    assert ShareLink.objects.values().get() == link_before
+    assert Image.objects.get() == image
+    assert browser.delete(link_path(token), headers=headers).json()["revoked"] is True

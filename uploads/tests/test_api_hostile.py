@@ -90,7 +90,7 @@ def test_the_empty_file_is_refused_when_declared_and_when_it_arrives(client, tok
     assert send_to_s3(started, b"").status_code == 400
     response = post_json(client, complete_path(started["upload_id"]), {}, headers)
 
-    assert_error(response, "unsupported_type")
+    assert "never arrived" in assert_error(response, "invalid")["detail"]
     assert holdings() == NOTHING
 
 
@@ -171,7 +171,7 @@ def test_a_direct_post_over_the_size_range_is_refused_by_s3_itself(
     upload = PendingUpload.objects.get(pk=started["upload_id"])
     assert s3.object_size(key=upload.key) is None
     response = post_json(client, complete_path(started["upload_id"]), {}, headers)
-    assert "never arrived" in assert_error(response, "unsupported_type")["detail"]
+    assert "never arrived" in assert_error(response, "invalid")["detail"]
     assert holdings() == NOTHING
 
 
