@@ -3,6 +3,7 @@ deleting one or all. Rules live in services, selectors and links; these read the
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from urllib.parse import urlencode
 
@@ -18,12 +19,16 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.decorators import role_required
 from accounts.roles import ADMIN, USER, has_role
 from portal.cursors import BadCursor
-from uploads import links, services, signing, viewers
+from uploads import links, s3, services, signing, viewers
 from uploads.forms import LinkCreateForm, LinkEditForm, expiry_choices
 from uploads.processing import ALLOWED_NAMES, ImageRefused, megabytes
 from uploads.selectors import image_get_visible, images_page, images_visible_to, link_get_visible
 
+logger = logging.getLogger(__name__)
+
 LOCAL_TIME_FORMAT = "%Y-%m-%dT%H:%M"  # what <input type="datetime-local"> shows
+# S3 failing is not the person's fault: say so in plain words (the details go to the log).
+STORE_DOWN = "The image store is not answering right now, so {what}. Try again in a minute."
 
 
 def _sentence(text: str) -> str:
@@ -107,7 +112,7 @@ def image_upload(request):
         (name, f"The file is over the limit; the largest allowed is {limit}.")
         for name in getattr(request, "uploads_too_large", [])
     ]
-    stored = []
+    stored, store_down = [], False
     for file in request.FILES.getlist("file"):
         try:
             image = services.image_store(
@@ -119,6 +124,10 @@ def image_upload(request):
             )
         except ImageRefused as refused:
             errors.append((file.name, _sentence(refused)))
+        except s3.S3Error:
+            logger.exception("storing an upload failed")
+            store_down = True
+            errors.append((file.name, STORE_DOWN.format(what="it was not stored")))
         else:
             stored.append(image)
     if not stored and not errors:
@@ -130,7 +139,7 @@ def image_upload(request):
             stored=stored,
             title=title,
             keep_metadata=keep_metadata,
-            status=200 if stored else 422,
+            status=200 if stored else 503 if store_down else 422,
         )
     if len(stored) == 1:
         messages.success(request, f"Uploaded “{stored[0].title}”.")
@@ -222,7 +231,12 @@ def image_delete(request, image_id):
             },
         )
     title = image.title
-    services.image_delete(image)
+    try:
+        services.image_delete(image)
+    except s3.S3Error:
+        logger.exception("deleting image %s failed", image.pk)
+        messages.error(request, STORE_DOWN.format(what="the image was not deleted"))
+        return redirect("image_detail", image_id=image.pk)
     messages.success(request, f"Deleted “{title}”.")
     return redirect("image_list")
 
@@ -233,7 +247,12 @@ def images_delete_all(request):
     """GET says how many images and how much storage will go; POST deletes all of MY images
     (an ADMIN's too: only their own)."""
     if request.method == "POST":
-        deleted = services.images_delete_all(request.user)
+        try:
+            deleted = services.images_delete_all(request.user)
+        except s3.S3Error:
+            logger.exception("deleting all images of user %s failed", request.user.pk)
+            messages.error(request, STORE_DOWN.format(what="your images were not deleted"))
+            return redirect("images_delete_all")
         messages.success(request, f"Deleted {deleted} image{'s' if deleted != 1 else ''}.")
         return redirect("image_list")
     mine = images_visible_to(request.user, everyone=False)

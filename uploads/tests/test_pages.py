@@ -606,3 +606,35 @@ def test_delete_all_with_nothing_to_delete_says_so(client, alice):
     client.force_login(alice)
     response = client.get(reverse("images_delete_all"))
     assert "You have no images, so there is nothing to delete." in text_of(response)
+
+
+# --- When S3 doesn't answer ---------------------------------------------------------------------
+
+
+def _store_down(*args, **kwargs):
+    raise s3.S3Error("the image store is not answering (injected); try again shortly")
+
+
+def test_an_upload_while_the_store_is_down_says_so_plainly(client, alice, monkeypatch):
+    monkeypatch.setattr(s3, "put_file", _store_down)
+    client.force_login(alice)
+    response = upload(client, photo_file("boat.jpg"))
+    assert response.status_code == 503
+    text = text_of(response)
+    assert "boat.jpg: The image store is not answering right now, so it was not stored." in text
+    assert "injected" not in text
+    assert not Image.objects.exists()
+
+
+def test_a_delete_while_the_store_is_down_keeps_the_image_and_says_so(
+    client, alice, alice_image, monkeypatch
+):
+    client.force_login(alice)
+    with monkeypatch.context() as patch:  # undone before the bucket is emptied
+        patch.setattr(s3, "delete_keys", _store_down)
+        patch.setattr(s3, "delete_prefix", _store_down)
+        one = client.post(reverse("image_delete", args=[alice_image.pk]), follow=True)
+        everything = client.post(reverse("images_delete_all"), follow=True)
+    assert "so the image was not deleted" in text_of(one)
+    assert "so your images were not deleted" in text_of(everything)
+    assert Image.objects.filter(pk=alice_image.pk).exists()
