@@ -287,6 +287,20 @@ def test_the_pages_without_the_script_and_as_an_admin(
         tab.locator(".gallery-item").first.get_by_role("link").click()
         expect(tab.locator(".facts")).to_contain_text("alice@example.com")
         checks.check(tab, "image-as-admin")
+
+        tab.get_by_label("At a date and time I choose").check()
+        tab.get_by_role("button", name="Create link").click()
+        expect(tab.get_by_role("alert")).to_contain_text(
+            "Choose the date and time the link should expire."
+        )
+        checks.check(tab, "image-link-refused")
+        assert not ShareLink.objects.exists()
+
+        tab.goto(live_server.url + "/images/delete-all/")
+        expect(
+            tab.get_by_text("You have no images, so there is nothing to delete.")
+        ).to_be_visible()
+        checks.check(tab, "delete-all-nothing")
     finally:
         admin_context.close()
     checks.assert_none()
