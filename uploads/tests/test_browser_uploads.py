@@ -131,7 +131,8 @@ def test_two_images_at_once_a_link_opened_by_a_stranger_then_revoked(
         visitor = stranger.new_page()
         visitor.set_default_timeout(15_000)
         assert visitor.goto(address).status == 200
-        expect(visitor.get_by_role("heading", level=1, name="harbour")).to_be_visible()
+        # no title was given, and the file name is never shown to strangers
+        expect(visitor.get_by_role("heading", level=1, name="Shared image")).to_be_visible()
         visitor.wait_for_function("document.querySelector('main img').complete")
         assert visitor.locator("main img").evaluate("img => img.naturalWidth") > 0
 
