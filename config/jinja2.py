@@ -16,6 +16,7 @@ from django.utils.text import capfirst
 from jinja2 import Environment
 
 from portal.times import iso_time, local_time
+from uploads.processing import megabytes
 
 
 def url(name: str, *args) -> str:
@@ -73,5 +74,7 @@ def environment(**options) -> Environment:
     options.setdefault("lstrip_blocks", True)
     env = Environment(**options)  # noqa: S701 - Django's backend passes autoescape=True
     env.globals.update(static=static_url, url=url, url_maker=url_maker)
-    env.filters.update(local_time=local_time, iso_time=iso_time, capfirst=capfirst)
+    env.filters.update(
+        local_time=local_time, iso_time=iso_time, capfirst=capfirst, megabytes=megabytes
+    )
     return env
