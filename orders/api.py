@@ -41,6 +41,7 @@ from portal.api import (
     check_fields,
     check_text,
     invalid,
+    parse_limit,
     read_json_object,
 )
 
@@ -113,13 +114,7 @@ def parse_list_query(params) -> ListQuery:
     status = params.get("status", "")
     if status and status not in Order.Status.values:
         raise bad_request(f"status must be one of {', '.join(Order.Status.values)}")
-    raw_limit = params.get("limit", "")
-    is_number = raw_limit.isascii() and raw_limit.isdigit() and len(raw_limit) <= 4
-    limit = int(raw_limit) if is_number else None
-    if not raw_limit:
-        limit = PAGE_SIZE
-    elif limit is None or not 1 <= limit <= MAX_PAGE_SIZE:
-        raise bad_request(f"limit must be a whole number from 1 to {MAX_PAGE_SIZE}")
+    limit = parse_limit(params, default=PAGE_SIZE, maximum=MAX_PAGE_SIZE)
     query = check_text(params.get("q", ""), "q", max_length=SEARCH_MAX_LENGTH)
     return ListQuery(status=status, query=query, cursor=params.get("cursor", ""), limit=limit)
 

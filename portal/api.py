@@ -247,3 +247,14 @@ def check_text(value: str, where: str, *, max_length: int) -> str:
     if not is_storable(value):
         raise bad_request(f"{where} can't contain a NUL character")
     return value
+
+
+def parse_limit(params, *, default: int, maximum: int) -> int:
+    """?limit= of a list endpoint: a whole number from 1 to `maximum` (`default` when absent)."""
+    raw = params.get("limit", "")
+    if not raw:
+        return default
+    limit = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 4 else None
+    if limit is None or not 1 <= limit <= maximum:
+        raise bad_request(f"limit must be a whole number from 1 to {maximum}")
+    return limit

@@ -26,6 +26,7 @@ from portal.api import (
     bad_request,
     check_text,
     invalid,
+    parse_limit,
     read_json_object,
 )
 from uploads import services
@@ -148,13 +149,7 @@ def parse_list_query(params) -> ListQuery:
     everyone = params.get("all", "")
     if everyone not in ("", "0", "1"):
         raise bad_request("all must be 1 (everyone's images, for an ADMIN) or 0")
-    raw_limit = params.get("limit", "")
-    is_number = raw_limit.isascii() and raw_limit.isdigit() and len(raw_limit) <= 4
-    limit = int(raw_limit) if is_number else None
-    if not raw_limit:
-        limit = PAGE_SIZE
-    elif limit is None or not 1 <= limit <= MAX_PAGE_SIZE:
-        raise bad_request(f"limit must be a whole number from 1 to {MAX_PAGE_SIZE}")
+    limit = parse_limit(params, default=PAGE_SIZE, maximum=MAX_PAGE_SIZE)
     return ListQuery(everyone=everyone == "1", cursor=params.get("cursor", ""), limit=limit)
 
 

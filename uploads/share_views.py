@@ -68,6 +68,15 @@ def _gone(request, state: str):
     return render(request, "uploads/share_gone.html", {"state": state}, status=410)
 
 
+def _refusal(request, link):
+    """The answer for a link that doesn't open (unknown: 404; revoked, expired or used up:
+    410), or None for one that does."""
+    if link is None:
+        return _not_found(request)
+    state = link.state()
+    return _gone(request, state) if state != "open" else None
+
+
 def _password_form(request, link, *, wrong: str = "", status: int = 200):
     context = {"link": link, "wrong": wrong, "referrer_policy": FORM_REFERRER_POLICY}
     response = render(request, "uploads/share_password.html", context, status=status)
@@ -125,11 +134,8 @@ def _unlock(request, link):
 def share_open(request, token: str):
     """The shared image on a small page; a password form first for a link that has one."""
     link = link_get_public(token)
-    if link is None:
-        return _not_found(request)
-    state = link.state()
-    if state != "open":
-        return _gone(request, state)
+    if (refused := _refusal(request, link)) is not None:
+        return refused
     if request.method == "POST":
         return _unlock(request, link)
     if link.has_password and not _unlocked(request, link):
@@ -146,11 +152,8 @@ def share_open(request, token: str):
 def share_raw(request, token: str):
     """302 to a presigned URL that lives SHARE_REDIRECT_SECONDS (a download for download links)."""
     link = link_get_public(token)
-    if link is None:
-        return _not_found(request)
-    state = link.state()
-    if state != "open":
-        return _gone(request, state)
+    if (refused := _refusal(request, link)) is not None:
+        return refused
     page = reverse("share_open", args=[link.token])
     if link.has_password and not _unlocked(request, link):
         return HttpResponseRedirect(page)

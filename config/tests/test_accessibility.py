@@ -133,6 +133,22 @@ def describe(violations: list[dict], where: str) -> list[str]:
     return lines
 
 
+def problems_at_each_width(tab, axe_js: Path, where: str, *, screenshot=None) -> list[str]:
+    """axe-core and reflow at laptop and phone width, the tab left at laptop width; with
+    `screenshot` (the fixture), a picture at each width named <where>-<width>."""
+    problems = []
+    for width_name, viewport in WIDTHS.items():
+        tab.set_viewport_size(viewport)
+        at = f"{where}, {width_name} ({viewport['width']} px)"
+        problems += describe(axe_violations(tab, axe_js), at)
+        if tab.evaluate(SCROLLS_SIDEWAYS):
+            problems.append(f"{at}: the page scrolls sideways (WCAG 1.4.10, reflow)")
+        if screenshot is not None:
+            screenshot(tab, f"{where}-{viewport['width']}")
+    tab.set_viewport_size(WIDTHS["laptop"])
+    return problems
+
+
 def open_page(tab, base_url: str, portal_page: PortalPage) -> None:
     response = tab.goto(base_url + portal_page.path)
     if portal_page.forget_csrf_cookie:
@@ -156,12 +172,8 @@ def test_every_portal_page_passes_axe_at_both_widths(
     for portal_page in pages_for(who, alice_order.number):
         page.set_viewport_size(WIDTHS["laptop"])
         open_page(page, live_server.url, portal_page)
-        for width_name, viewport in WIDTHS.items():
-            page.set_viewport_size(viewport)
-            where = f"{portal_page.name} as {who}, {width_name} ({viewport['width']} px)"
-            problems += describe(axe_violations(page, axe_js), where)
-            if page.evaluate(SCROLLS_SIDEWAYS):
-                problems.append(f"{where}: the page scrolls sideways (WCAG 1.4.10, reflow)")
+        problems += problems_at_each_width(page, axe_js, f"{portal_page.name} as {who}")
+        page.set_viewport_size(WIDTHS["phone"])
         screenshot(page, f"a11y-{who}-{portal_page.name}-phone")
     assert not problems, "axe-core found violations:\n" + "\n".join(problems)
 

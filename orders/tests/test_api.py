@@ -18,11 +18,11 @@ from django.utils import timezone
 from orders.api import ORDER_ERRORS
 from orders.models import IdempotencyKey, Order, OrderEvent
 from portal.api import ERROR_CODES
+from portal.tests.api_answers import assert_error
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("op_settings", "catalog")]
 
 ORDERS = "/api/orders"
-ERROR_STATUS = {code: status for code, status, _when in ERROR_CODES}
 UTC_SECONDS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 MONEY = re.compile(r"^\d+\.\d\d$")
 
@@ -33,18 +33,6 @@ def item(number: str) -> str:
 
 def status_url(number: str) -> str:
     return f"{ORDERS}/{number}/status"
-
-
-def assert_error(response, code: str) -> dict:
-    """A JSON error with this code, the status that code always has, and a sentence."""
-    assert response.status_code == ERROR_STATUS[code], response.content[:500]
-    assert response["Content-Type"].startswith("application/json")
-    body = response.json()
-    assert set(body) == {"error", "detail"}
-    assert body["error"] == code
-    assert isinstance(body["detail"], str)
-    assert len(body["detail"]) > 5
-    return body
 
 
 def post_order(client, headers, body, **extra_headers):

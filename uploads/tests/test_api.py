@@ -15,6 +15,7 @@ import requests
 from django.utils import timezone
 
 from portal.api import ERROR_CODES
+from portal.tests.api_answers import assert_error
 from uploads import s3
 from uploads.models import Image, PendingUpload, ShareLink
 from uploads.tests import samples
@@ -24,7 +25,6 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("op_settings")]
 
 IMAGES = "/api/images"
 UPLOADS = "/api/images/uploads"
-ERROR_STATUS = {code: status for code, status, _when in ERROR_CODES}
 UTC_SECONDS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 IMAGE_KEYS = {
     "id",
@@ -71,18 +71,6 @@ def link_path(token: str) -> str:
 
 def complete_path(upload_id: str) -> str:
     return f"{UPLOADS}/{upload_id}/complete"
-
-
-def assert_error(response, code: str) -> dict:
-    """A JSON error with this code, the status that code always has, and a sentence."""
-    assert response.status_code == ERROR_STATUS[code], response.content[:500]
-    assert response["Content-Type"].startswith("application/json")
-    body = response.json()
-    assert set(body) == {"error", "detail"}
-    assert body["error"] == code
-    assert isinstance(body["detail"], str)
-    assert len(body["detail"]) > 5
-    return body
 
 
 def post_json(client, path, body, headers):

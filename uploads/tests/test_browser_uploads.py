@@ -15,11 +15,9 @@ from playwright.sync_api import expect
 
 from accounts.tests.fixtures import sign_in_as
 from config.tests.test_accessibility import (  # noqa: F401 - axe_js is a fixture
-    SCROLLS_SIDEWAYS,
     WIDTHS,
     axe_js,
-    axe_violations,
-    describe,
+    problems_at_each_width,
 )
 from uploads import s3
 from uploads.models import Image, ShareLink
@@ -43,14 +41,9 @@ class PageChecks:
         self.problems: list[str] = []
 
     def check(self, tab, name: str) -> None:
-        for width_name, viewport in WIDTHS.items():
-            tab.set_viewport_size(viewport)
-            where = f"{name}, {width_name} ({viewport['width']} px)"
-            self.problems += describe(axe_violations(tab, self.axe_js), where)
-            if tab.evaluate(SCROLLS_SIDEWAYS):
-                self.problems.append(f"{where}: the page scrolls sideways (WCAG 1.4.10)")
-            self.screenshot(tab, f"images-{name}-{viewport['width']}")
-        tab.set_viewport_size(WIDTHS["laptop"])
+        self.problems += problems_at_each_width(
+            tab, self.axe_js, f"images-{name}", screenshot=self.screenshot
+        )
 
     def assert_none(self) -> None:
         assert not self.problems, "axe-core found violations:\n" + "\n".join(self.problems)

@@ -13,11 +13,9 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from config.tests.test_accessibility import (  # noqa: F401 - axe_js is a fixture
-    SCROLLS_SIDEWAYS,
     WIDTHS,
     axe_js,
-    axe_violations,
-    describe,
+    problems_at_each_width,
 )
 from uploads.links import link_create, link_revoke
 from uploads.models import ShareLink
@@ -55,16 +53,7 @@ def image_displays(tab) -> bool:
 
 def check_at_both_widths(tab, axe_js, screenshot, name: str) -> list[str]:  # noqa: F811
     """axe-core and reflow at laptop and phone width; a screenshot of each."""
-    problems = []
-    for width_name, viewport in WIDTHS.items():
-        tab.set_viewport_size(viewport)
-        where = f"{name}, {width_name} ({viewport['width']} px)"
-        problems += describe(axe_violations(tab, axe_js), where)
-        if tab.evaluate(SCROLLS_SIDEWAYS):
-            problems.append(f"{where}: the page scrolls sideways (WCAG 1.4.10, reflow)")
-        screenshot(tab, f"share-{name}-{viewport['width']}")
-    tab.set_viewport_size(WIDTHS["laptop"])
-    return problems
+    return problems_at_each_width(tab, axe_js, f"share-{name}", screenshot=screenshot)
 
 
 def test_an_anonymous_visitor_sees_the_image_then_the_gone_page(
