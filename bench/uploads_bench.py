@@ -1,0 +1,691 @@
+"""Uploads and share links, measured: URL signing, upload memory, share-link opens, HyperLogLog.
+
+1. URL signing for one 100-image gallery render: `signing.image_urls(100, thumbnails=True)`
+   warm (same window), with only the shared cache warm (another worker signed them), and cold
+   (first in its window), beside 100 plain `default_storage.url()` calls, in this process.
+2. Peak memory growth (VmHWM) of a separate app process (gunicorn, 1 sync worker, the real
+   portal, a signed-in session) while a ~19 MB photo is uploaded by each path, and while a
+   200 MB file is refused by each path (form: the upload handler cuts it off; direct: S3 refuses
+   it against the POST policy's content-length-range and the app is never sent it).
+3. Share-link open, GET /s/<token>/raw (302 to S3), with wrk under gunicorn (2 sync workers,
+   PostgreSQL, Redis), as a ratio of the bare view measured in turn with it.
+4. HyperLogLog error at 10 / 50 / 1,000 / 100,000 distinct viewers, for both counters of
+   uploads/viewers.py (Redis PFCOUNT, and the sketch in the database), and bytes per link.
+
+Starts its own SeaweedFS (and OpenID provider, unused) on free ports, a fresh PostgreSQL
+database and gunicorn on 127.0.0.1; Redis db 8. Everything is removed at the end.
+Needs what bench/orders_bench.py needs (PostgreSQL, Redis, wrk).
+
+    make bench              (or: .venv/bin/python -m bench.uploads_bench [--quick])
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import secrets
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import requests
+
+from bench.orders_bench import (
+    Gunicorn,
+    check_prerequisites,
+    free_port,
+    http_get,
+    pg_admin,
+    run_wrk,
+    signed_in_cookie,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+REDIS_DB = 8
+BUCKET = "bench-uploads"
+GALLERY = 100
+SIGNING_GOAL_MS = 1.5
+PHOTO_TARGET_BYTES = 19_000_000
+HUGE_BYTES = 200 * 1024 * 1024
+REFUSAL_GOAL_MB = 25
+RAW_RATIO_GOAL = 0.3
+RATIO_ROUNDS = 3
+VIEWER_COUNTS = (10, 50, 1_000, 100_000)
+CHUNK = 1024 * 1024
+BARE = "bare view (no session)"
+
+
+class NotMeasured(Exception):
+    """A part of the portal the bench needs is not there (yet): say so instead of a figure."""
+
+
+def _ms(seconds: float) -> float:
+    return seconds * 1000
+
+
+def _median_ms(function, repetitions: int) -> float:
+    times = []
+    for _ in range(repetitions):
+        started = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - started)
+    return _ms(statistics.median(times))
+
+
+# -- 1. URL signing ---------------------------------------------------------------------------
+
+
+def gallery_images(count: int = GALLERY):
+    """Unsaved Image rows with real-looking keys: signing needs no database or object."""
+    from uploads.models import Image
+
+    images = []
+    for number in range(1, count + 1):
+        name = uuid.uuid4().hex
+        images.append(
+            Image(
+                pk=number,
+                key=f"users/1/{name}.jpg",
+                thumbnail_key=f"users/1/thumbs/{name}.webp",
+                filename=f"IMG_{number:04d}.jpg",
+                content_type="image/jpeg",
+            )
+        )
+    return images
+
+
+def measure_signing(*, warm_repetitions: int, cold_repetitions: int) -> dict:
+    from django.core.files.storage import default_storage
+
+    from uploads import signing
+
+    images = gallery_images()
+    # The first url() in a process builds boto3's session and client (~74 ms): not a render.
+    default_storage.url(images[0].thumbnail_key)
+
+    def plain():
+        for image in images:
+            default_storage.url(image.thumbnail_key)
+
+    def warm():
+        signing.image_urls(images, thumbnails=True)
+
+    warm()
+    # Each cold render gets objects never signed before, so it signs all 100 (first in window).
+    cold_sets = [gallery_images() for _ in range(cold_repetitions)]
+    cold_times, shared_times = [], []
+    for cold_set in cold_sets:
+        started = time.perf_counter()
+        signing.image_urls(cold_set, thumbnails=True)
+        cold_times.append(time.perf_counter() - started)
+        # Another worker's first render in the window: its own dict is empty, the cache has them.
+        signing._window_urls.clear()
+        started = time.perf_counter()
+        signing.image_urls(cold_set, thumbnails=True)
+        shared_times.append(time.perf_counter() - started)
+    warm()  # the dict was emptied above
+    return {
+        "plain_url_x100_ms": _median_ms(plain, cold_repetitions),
+        "warm_ms": _median_ms(warm, warm_repetitions),
+        "shared_cache_ms": _ms(statistics.median(shared_times)),
+        "cold_ms": _ms(statistics.median(cold_times)),
+        "warm_repetitions": warm_repetitions,
+        "cold_repetitions": cold_repetitions,
+        "goal_ms": SIGNING_GOAL_MS,
+    }
+
+
+def print_signing(result: dict) -> None:
+    print(f"\n[1] URL signing, one {GALLERY}-image gallery render (median ms)")
+    rows = [
+        ("100 x default_storage.url() (plain)", result["plain_url_x100_ms"]),
+        ("image_urls, warm (same window)", result["warm_ms"]),
+        ("image_urls, shared cache only", result["shared_cache_ms"]),
+        ("image_urls, cold (first in window)", result["cold_ms"]),
+    ]
+    for name, value in rows:
+        print(f"  {name:<40} {value:8.3f} ms")
+    verdict = "met" if result["warm_ms"] <= SIGNING_GOAL_MS else "NOT met"
+    print(
+        f"  warm {result['warm_ms']:.3f} ms = {result['warm_ms'] / result['plain_url_x100_ms']:.3f}"
+        f" of plain url(); goal <= {SIGNING_GOAL_MS} ms: {verdict} "
+        f"({result['warm_repetitions']:,} warm, {result['cold_repetitions']} cold repetitions)"
+    )
+
+
+# -- 2. Memory of the app process while uploading -------------------------------------------
+
+
+def noise_photo(target: int = PHOTO_TARGET_BYTES) -> bytes:
+    """A JPEG of random noise (so it doesn't compress) of about `target` bytes, under 50 MP."""
+    from PIL import Image
+
+    width, height = 6000, 4000
+    for _ in range(6):
+        pixels = Image.frombytes("RGB", (width, height), os.urandom(width * height * 3))
+        out = io.BytesIO()
+        pixels.save(out, "JPEG", quality=95)
+        data = out.getvalue()
+        if abs(len(data) - target) <= target * 0.02:
+            return data
+        scale = (target / len(data)) ** 0.5
+        width, height = int(width * scale), int(height * scale)
+    return data
+
+
+def multipart_file(path: Path, *, fields: dict, filename: str, content_type: str, body) -> str:
+    """Write a multipart/form-data body to `path` (fields first, the file last), streaming
+    `body` (an iterable of bytes); answers the Content-Type header to send it with."""
+    boundary = f"bench{secrets.token_hex(12)}"
+    with path.open("wb") as out:
+        for name, value in fields.items():
+            out.write(
+                f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
+                f"{value}\r\n".encode()
+            )
+        out.write(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+            f'filename="{filename}"\r\nContent-Type: {content_type}\r\n\r\n'.encode()
+        )
+        for chunk in body:
+            out.write(chunk)
+        out.write(f"\r\n--{boundary}--\r\n".encode())
+    return f"multipart/form-data; boundary={boundary}"
+
+
+def huge_chunks(total: int = HUGE_BYTES):
+    """`total` bytes, a megabyte at a time (never held whole, here or anywhere)."""
+    block = os.urandom(CHUNK)
+    for start in range(0, total, CHUNK):
+        yield block[: min(CHUNK, total - start)]
+
+
+def _proc_kb(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no {field} for process {pid}")
+
+
+class OneWorkerApp:
+    """The portal under gunicorn with ONE sync worker, so its memory is one process's."""
+
+    def __init__(self, env: dict[str, str], log_path: Path):
+        self.port = free_port()
+        self.log = log_path.open("a")
+        self.process = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "gunicorn", "config.wsgi:application"),
+                *("--workers", "1", "--worker-class", "sync", "--timeout", "120"),
+                *("--bind", f"127.0.0.1:{self.port}", "--log-level", "warning"),
+            ],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and self.process.poll() is None:
+            try:
+                if http_get(self.port, "/bench/bare")[0] == 200:
+                    break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            self.stop()
+            raise RuntimeError(f"gunicorn did not start:\n{log_path.read_text()[-3000:]}")
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        [worker] = children.read_text().split()
+        self.worker = int(worker)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def reset_peak(self) -> None:
+        """Start the high-water mark (VmHWM) again from the current RSS (Linux >= 4.0)."""
+        Path(f"/proc/{self.worker}/clear_refs").write_text("5")
+
+    def rss_mb(self) -> float:
+        return _proc_kb(self.worker, "VmRSS") / 1024
+
+    def peak_mb(self) -> float:
+        return _proc_kb(self.worker, "VmHWM") / 1024
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log.close()
+
+
+class Uploader:
+    """Both upload paths of the API, as a signed-in browser session calls them."""
+
+    def __init__(self, base_url: str, session_cookie: str, work: Path):
+        from django.utils.crypto import get_random_string
+
+        csrf = get_random_string(32)
+        self.base = base_url
+        self.work = work
+        self.headers = {"Cookie": f"{session_cookie}; csrftoken={csrf}", "X-CSRFToken": csrf}
+
+    def _post_file(self, url: str, *, fields: dict, body, headers: dict) -> requests.Response:
+        path = self.work / f"body-{secrets.token_hex(4)}"
+        content_type = multipart_file(
+            path, fields=fields, filename="photo.jpg", content_type="image/jpeg", body=body
+        )
+        try:
+            with path.open("rb") as data:  # streamed from disk, with its Content-Length
+                return requests.post(
+                    url, data=data, headers={**headers, "Content-Type": content_type}, timeout=300
+                )
+        finally:
+            path.unlink()
+
+    def form(self, body) -> int:
+        """POST /api/images (multipart): the answer's status."""
+        answer = self._post_file(
+            f"{self.base}/api/images", fields={"title": "bench"}, body=body, headers=self.headers
+        )
+        return answer.status_code
+
+    def direct(self, body, *, declared_size: int, complete: bool = True) -> tuple[int, str]:
+        """Presign, POST the file to S3, then complete: (S3's status or error, the app's
+        status for complete, or "-" when not called)."""
+        start = requests.post(
+            f"{self.base}/api/images/uploads",
+            json={"filename": "photo.jpg", "content_type": "image/jpeg", "size": declared_size},
+            headers=self.headers,
+            timeout=30,
+        )
+        if start.status_code != 201:
+            raise RuntimeError(f"POST /api/images/uploads: {start.status_code} {start.text[:300]}")
+        post = start.json()
+        try:
+            sent = self._post_file(post["url"], fields=post["fields"], body=body, headers={})
+            s3_status = str(sent.status_code)
+        except requests.ConnectionError as error:  # S3 may close the connection as it refuses
+            s3_status = f"connection closed ({type(error).__name__})"
+        if not complete:
+            return s3_status, "-"
+        done = requests.post(
+            f"{self.base}/api/images/uploads/{post['upload_id']}/complete",
+            json={},
+            headers=self.headers,
+            timeout=120,
+        )
+        return s3_status, str(done.status_code)
+
+
+def measure_memory(env: dict[str, str], cookie: str, work: Path) -> dict:
+    from uploads.tests import samples
+
+    photo = noise_photo()
+    small = samples.photo()
+    scenarios = []
+
+    def scenario(name: str, path: str, warm_up, run, expected):
+        app = OneWorkerApp(env, work / "memory-gunicorn.log")
+        try:
+            uploader = Uploader(app.url, cookie, work)
+            # Same path once with a small photo: imports, clients and pools are set up before.
+            warm_up(uploader)
+            app.reset_peak()
+            before = app.rss_mb()
+            outcome = run(uploader)
+            peak = app.peak_mb()
+        finally:
+            app.stop()
+        ok = expected(outcome)
+        scenarios.append(
+            {
+                "name": name,
+                "path": path,
+                "growth_mb": peak - before,
+                "rss_before_mb": before,
+                "peak_mb": peak,
+                "outcome": outcome,
+                "as_expected": ok,
+            }
+        )
+
+    def form_small(uploader):
+        if (status := uploader.form([small])) != 201:
+            raise NotMeasured(f"POST /api/images of a small photo answered {status}")
+
+    def direct_small(uploader):
+        if (statuses := uploader.direct([small], declared_size=len(small))) != ("201", "201"):
+            raise NotMeasured(f"a small photo by the direct path answered {statuses}")
+
+    scenario(
+        f"{len(photo) / 1e6:.1f} MB photo stored",
+        "form",
+        form_small,
+        lambda u: u.form([photo]),
+        lambda outcome: outcome == 201,
+    )
+    scenario(
+        f"{len(photo) / 1e6:.1f} MB photo stored",
+        "direct",
+        direct_small,
+        lambda u: u.direct([photo], declared_size=len(photo)),
+        lambda outcome: outcome == ("201", "201"),
+    )
+    scenario(
+        f"{HUGE_BYTES // 2**20} MiB file refused",
+        "form",
+        form_small,
+        lambda u: u.form(huge_chunks()),
+        lambda outcome: outcome == 413,
+    )
+    # The declared size is a lie within the limit (a real one gets 413 before signing):
+    # S3 must refuse the bytes itself.
+    scenario(
+        f"{HUGE_BYTES // 2**20} MiB file refused",
+        "direct",
+        direct_small,
+        lambda u: u.direct(huge_chunks(), declared_size=len(small), complete=False),
+        lambda outcome: outcome[0] != "201",
+    )
+    return {
+        "measured": True,
+        "photo_bytes": len(photo),
+        "huge_bytes": HUGE_BYTES,
+        "scenarios": scenarios,
+    }
+
+
+def print_memory(result: dict) -> None:
+    print("\n[2] Peak memory growth of the app process (gunicorn, 1 sync worker; VmHWM - VmRSS)")
+    if not result["measured"]:
+        print(f"  NOT MEASURED ({result['reason']})")
+        return
+    print(f"  {'what':<26} {'path':<7} {'growth MB':>9} {'RSS before':>10}  answer")
+    for row in result["scenarios"]:
+        outcome = row["outcome"]
+        if isinstance(outcome, tuple):
+            outcome = f"S3 {outcome[0]}, complete {outcome[1]}"
+        flag = "" if row["as_expected"] else "   (UNEXPECTED)"
+        print(
+            f"  {row['name']:<26} {row['path']:<7} {row['growth_mb']:>9.1f} "
+            f"{row['rss_before_mb']:>10.1f}  {outcome}{flag}"
+        )
+    refusals = [row for row in result["scenarios"] if "refused" in row["name"]]
+    worst = max(row["growth_mb"] for row in refusals)
+    verdict = "met" if worst < REFUSAL_GOAL_MB else "NOT met"
+    print(f"  refusals: at most {worst:.1f} MB growth; goal < {REFUSAL_GOAL_MB} MB: {verdict}")
+
+
+# -- 3. Share-link opens -----------------------------------------------------------------------
+
+
+def measure_share(env, work: Path, alice, seconds: int) -> dict:
+    from uploads.links import link_create
+    from uploads.services import image_store
+    from uploads.tests import samples
+
+    image = image_store(owner=alice, file=io.BytesIO(samples.photo()), filename="shared.jpg")
+    # No max_views: wrk's many thousand opens must all be real views, none a 410.
+    link = link_create(image=image, created_by=alice, max_views=None)
+    raw, page = f"/s/{link.token}/raw", f"/s/{link.token}"
+    server = Gunicorn(env, work / "share-gunicorn.log")
+    try:
+        status, body = http_get(server.port, raw)
+        if status != 302:
+            return {"measured": False, "reason": f"GET {raw} answered {status}: {body[:80]!r}"}
+        rounds = []
+        print(f"\n[3] Share-link opens (2 sync gunicorn workers, wrk, {seconds} s runs)")
+        for _ in range(RATIO_ROUNDS):
+            bare = run_wrk(BARE, server.port, "/bench/bare", "", seconds)
+            opened = run_wrk("GET /s/<token>/raw (302)", server.port, raw, "", seconds)
+            rounds.append((bare, opened))
+        page_status, _ = http_get(server.port, page)
+        shown = run_wrk("GET /s/<token> (page)", server.port, page, "", seconds)
+    finally:
+        server.stop()
+    link.refresh_from_db()
+    ratios = [opened.requests_per_s / bare.requests_per_s for bare, opened in rounds]
+    best_round = rounds[ratios.index(statistics.median(ratios))]
+    return {
+        "measured": True,
+        "bare": vars(best_round[0]),
+        "raw": vars(best_round[1]),
+        "page": vars(shown) if page_status == 200 else None,
+        "ratios": ratios,
+        "ratio": statistics.median(ratios),
+        "views_counted": link.views,
+        "goal": RAW_RATIO_GOAL,
+    }
+
+
+def print_share(result: dict) -> None:
+    if not result["measured"]:
+        print(f"\n[3] Share-link opens: NOT MEASURED ({result['reason']})")
+        return
+    print(f"  {'request':<30} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7}   (median round)")
+    for row in (result["bare"], result["raw"], result["page"]):
+        if row:
+            print(
+                f"  {row['name']:<30} {row['requests_per_s']:>8,.0f} {row['p50_ms']:>7.2f} "
+                f"{row['p99_ms']:>7.2f}"
+            )
+    verdict = "met" if result["ratio"] >= RAW_RATIO_GOAL else "NOT met"
+    print(
+        f"  raw / bare throughput: median {result['ratio']:.3f} of "
+        f"{', '.join(f'{r:.3f}' for r in result['ratios'])}; goal >= {RAW_RATIO_GOAL}: {verdict}"
+        f" ({result['views_counted']:,} views counted on the link)"
+    )
+
+
+# -- 4. HyperLogLog ------------------------------------------------------------------------------
+
+
+def viewer_ids(count: int, run: str) -> list[str]:
+    """`count` distinct viewers as the share views see them (IP and User-Agent, keyed hash)."""
+    from django.test import RequestFactory
+
+    from uploads.viewers import viewer_id
+
+    factory = RequestFactory()
+    ids = []
+    for number in range(count):
+        address = f"10.{number >> 16 & 255}.{number >> 8 & 255}.{number & 255}"
+        request = factory.get("/", REMOTE_ADDR=address, HTTP_USER_AGENT=f"bench-{run}")
+        ids.append(viewer_id(request))
+    return ids
+
+
+def measure_hll(alice, redis_url: str, *, database_shortcut_above: int | None) -> dict:
+    """Both counters of uploads/viewers.py against the exact count, on fresh links."""
+    import redis
+    from django.test.utils import override_settings
+
+    from uploads import hll, viewers
+    from uploads.links import link_create
+    from uploads.models import Image
+    from uploads.services import image_store
+    from uploads.tests import samples
+
+    image = Image.objects.filter(owner=alice).first() or image_store(
+        owner=alice, file=io.BytesIO(samples.photo()), filename="shared.jpg"
+    )
+    client = redis.Redis.from_url(redis_url)
+    rows = []
+    for count in VIEWER_COUNTS:
+        ids = viewer_ids(count, run=f"{count}")
+        link = link_create(image=image, created_by=alice)
+        key = viewers._redis_key(link)
+        client.delete(key)  # a fresh database reuses ids: a key may be left from another run
+        with override_settings(REDIS_URL=redis_url):
+            for viewer in ids:
+                viewers.add(link, viewer)
+            redis_estimate = viewers.count(link)
+        redis_bytes = client.memory_usage(key)
+        client.delete(key)
+        with override_settings(REDIS_URL=""):
+            if database_shortcut_above is not None and count > database_shortcut_above:
+                # --quick: the sketch filled in memory with the same hll.add, saved once, then
+                # counted through viewers.count (each viewers.add is one locked row update).
+                registers = hll.empty()
+                for viewer in ids:
+                    hll.add(registers, int(viewer[:16], 16))
+                type(link).objects.filter(pk=link.pk).update(viewer_sketch=bytes(registers))
+            else:
+                for viewer in ids:
+                    viewers.add(link, viewer)
+            database_estimate = viewers.count(link)
+        link.refresh_from_db()
+        rows.append(
+            {
+                "viewers": count,
+                "redis_estimate": redis_estimate,
+                "redis_error_pct": (redis_estimate - count) / count * 100,
+                "redis_bytes": redis_bytes,
+                "database_estimate": database_estimate,
+                "database_error_pct": (database_estimate - count) / count * 100,
+                "database_bytes": len(link.viewer_sketch or b""),
+            }
+        )
+    return {"rows": rows, "database_shortcut_above": database_shortcut_above}
+
+
+def print_hll(result: dict) -> None:
+    print("\n[4] Distinct viewers, HyperLogLog estimate vs exact (one link per row)")
+    print(
+        f"  {'viewers':>8} | {'Redis PFCOUNT':>13} {'error':>7} {'MEMORY USAGE':>12} | "
+        f"{'DB sketch':>9} {'error':>7} {'bytes':>6}"
+    )
+    for row in result["rows"]:
+        print(
+            f"  {row['viewers']:>8,} | {row['redis_estimate']:>13,} "
+            f"{row['redis_error_pct']:>+6.2f}% {row['redis_bytes']:>12,} | "
+            f"{row['database_estimate']:>9,} {row['database_error_pct']:>+6.2f}% "
+            f"{row['database_bytes']:>6,}"
+        )
+    if result["database_shortcut_above"] is not None:
+        print(
+            f"  (--quick: above {result['database_shortcut_above']:,} viewers the DB sketch was "
+            "filled in memory with hll.add and saved once, then read with viewers.count)"
+        )
+
+
+# -- the run -------------------------------------------------------------------------------------
+
+
+def run_bench(*, quick: bool, seconds: int) -> dict:
+    problem = check_prerequisites()
+    if problem:
+        raise SystemExit(f"uploads bench: {problem}")
+    run_id = f"{os.getpid()}_{secrets.token_hex(3)}"
+    database = f"portal_bench_uploads_{run_id}"
+    work = Path(tempfile.mkdtemp(prefix="uploads-bench-"))
+    access_key, secret_key = f"bench-{secrets.token_hex(4)}", secrets.token_urlsafe(24)
+    # weed keeps what two 200 MB uploads made it take (~1 GB) unless told a limit (FIELD-NOTES).
+    os.environ.setdefault("GOMEMLIMIT", "256MiB")
+    from devstack.servers import start_test_stack, stop_servers
+
+    stack = start_test_stack(state_dir=work / "stack", access_key=access_key, secret_key=secret_key)
+    redis_url = f"redis://127.0.0.1:6379/{REDIS_DB}"
+    env = {
+        "DEBUG": "0",
+        "SECRET_KEY": secrets.token_urlsafe(40),
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "OIDC_ISSUER": stack[0].url,  # never called: sessions are made here, kept fresh
+        "OIDC_CLIENT_ID": "bench",
+        "OIDC_CLIENT_SECRET": "bench",
+        "S3_BUCKET": BUCKET,
+        "S3_ENDPOINT_URL": stack[1].url,
+        "AWS_ACCESS_KEY_ID": access_key,
+        "AWS_SECRET_ACCESS_KEY": secret_key,
+        "SITE_ORIGIN": "http://127.0.0.1",
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{database}",
+        "REDIS_URL": redis_url,
+        "BENCH_CACHE_PREFIX": f"uploads-bench-{run_id}",
+        "BENCH_STATIC_ROOT": str(work / "static"),
+        "DJANGO_SETTINGS_MODULE": "bench.settings",
+        "LOG_LEVEL": "WARNING",
+    }
+    os.environ.update(env)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connections
+
+    from accounts.tests.people import make_user
+    from uploads import s3
+
+    pg_admin(f'CREATE DATABASE "{database}"')
+    started = time.perf_counter()
+    results: dict = {"quick": quick}
+    try:
+        print(f"uploads bench: database {database}, Redis db {REDIS_DB}, SeaweedFS {stack[1].url}")
+        call_command("migrate", verbosity=0)
+        call_command("collectstatic", interactive=False, verbosity=0)
+        s3.bucket_create_private(bucket=BUCKET, origin=env["SITE_ORIGIN"])
+        alice = make_user("alice")
+        cookie = signed_in_cookie(alice)
+
+        results["signing"] = measure_signing(
+            warm_repetitions=2_000 if quick else 20_000, cold_repetitions=15 if quick else 60
+        )
+        print_signing(results["signing"])
+
+        print("\n  (memory: making the photo, then one fresh app process per row)", flush=True)
+        try:
+            results["memory"] = measure_memory(env, cookie, work)
+        except NotMeasured as error:
+            results["memory"] = {"measured": False, "reason": str(error)}
+        print_memory(results["memory"])
+
+        results["share"] = measure_share(env, work, alice, seconds)
+        print_share(results["share"])
+
+        results["hll"] = measure_hll(
+            alice, redis_url, database_shortcut_above=1_000 if quick else None
+        )
+        print_hll(results["hll"])
+        print(f"\n(total bench time {time.perf_counter() - started:,.0f} s)")
+        return results
+    finally:
+        connections.close_all()
+        pg_admin(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        _drop_keys(redis_url, env["BENCH_CACHE_PREFIX"])
+        stop_servers(stack)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _drop_keys(redis_url: str, prefix: str) -> None:
+    """The bench's cache and session keys, and the share links' viewer counts it made."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    for pattern in (f"{prefix}:*", "portal:share-viewers:*"):
+        keys = list(client.scan_iter(pattern, count=1000))
+        if keys:
+            client.delete(*keys)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions, 3 s wrk runs")
+    parser.add_argument("--seconds", type=int, help="seconds per wrk run")
+    # `make bench BENCH_ARGS=...` passes the same options to every bench: ignore the others'.
+    args, others = parser.parse_known_args()
+    if others:
+        print(f"uploads bench: ignoring {' '.join(others)} (orders_bench's options)")
+    run_bench(quick=args.quick, seconds=args.seconds or (3 if args.quick else 10))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
