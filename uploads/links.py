@@ -7,11 +7,13 @@ allowed view shows the image, the next one finds the link used up.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
+from django.core.cache import cache
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -26,7 +28,25 @@ EXPIRY_CHOICES = (
     (7 * 24 * 3600, "7 days"),
 )
 PASSWORD_MAX_LENGTH = 200
+# Wrong passwords allowed per link in a window, against guessing (each check also costs the
+# hasher's deliberate slowness). Counted per link, not per visitor: a guesser can change address
+# but not link, and only people holding the link can lock it for a while.
+PASSWORD_TRIES = 10
+PASSWORD_TRIES_SECONDS = 600
 MAX_VIEWS_LIMIT = 1_000_000
+
+# Link-preview fetchers of chat apps and social sites, and the big search crawlers: they open a
+# link to draw a preview card or index it, and nobody has looked at the image yet. Matched
+# anywhere in the User-Agent, ignoring case. Only names that no browser sends: a generic "bot"
+# would also match phones such as "CUBOT X30".
+LINK_PREVIEW_BOTS = re.compile(
+    r"Slackbot|Slack-ImgProxy|Twitterbot|facebookexternalhit|facebookcatalog|Discordbot"
+    r"|TelegramBot|WhatsApp|LinkedInBot|SkypeUriPreview|MicrosoftPreview|Iframely|Embedly"
+    r"|redditbot|Mastodon|Pleroma|Misskey|Applebot|Google-InspectionTool|GoogleOther|Googlebot"
+    r"|bingbot|DuckDuckBot|YandexBot|Baiduspider|Pinterestbot|vkShare|Snapchat|Viber"
+    r"|Synapse \(bot|Mattermost-Bot|Zulip|Bytespider|Amazonbot",
+    re.IGNORECASE,
+)
 
 
 class LinkRejected(ValueError):
@@ -132,8 +152,33 @@ def link_revoke(link: ShareLink) -> tuple[ShareLink, bool]:
     return link, True
 
 
+def is_link_preview(user_agent: str) -> bool:
+    """A known link-preview bot or crawler (LINK_PREVIEW_BOTS): its visits are not views."""
+    return bool(user_agent) and LINK_PREVIEW_BOTS.search(user_agent) is not None
+
+
 def password_matches(link: ShareLink, password: str) -> bool:
+    if len(password) > PASSWORD_MAX_LENGTH:  # never one we stored; don't spend the hasher on it
+        return False
     return bool(link.password) and check_password(password, link.password)
+
+
+def _tries_key(link: ShareLink) -> str:
+    return f"share-password-tries:{link.token}"
+
+
+def password_try_allowed(link: ShareLink) -> bool:
+    """False after PASSWORD_TRIES wrong passwords within PASSWORD_TRIES_SECONDS."""
+    return (cache.get(_tries_key(link)) or 0) < PASSWORD_TRIES
+
+
+def password_try_failed(link: ShareLink) -> None:
+    key = _tries_key(link)
+    if not cache.add(key, 1, timeout=PASSWORD_TRIES_SECONDS):
+        try:
+            cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.add(key, 1, timeout=PASSWORD_TRIES_SECONDS)
 
 
 def link_count_view(link: ShareLink, *, viewer: str | None) -> bool:

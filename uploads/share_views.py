@@ -1,11 +1,147 @@
-"""TO BE WRITTEN: placeholder views answering 501 until built."""
+"""The public share pages, /s/<token> and /s/<token>/raw, for anyone holding a link.
 
-from django.http import HttpResponse
+A view is counted exactly when a signed image URL is handed out (uploads.links.link_count_view):
+the page embeds its image through the presigned URL itself, so opening the page counts once,
+and HEAD requests and link-preview bots get no signed URL at all, so they can't be used to see
+the image past max views. Every answer carries no-store, no-referrer (the token must not reach
+S3 or another site in a Referer) and noindex.
+"""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from django.conf import settings
+from django.core.signing import BadSignature
+from django.http import HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.cache import patch_cache_control
+from django.views.decorators.http import require_http_methods
+
+from uploads import links, signing, viewers
+from uploads.selectors import link_get_public
+
+# A visitor who typed a link's password gets this signed cookie, scoped to /s/<token>.
+UNLOCK_COOKIE = "share_unlocked"
+UNLOCK_SALT = "uploads.share_views.unlocked"
 
 
-def share_open(request, *args, **kwargs):
-    return HttpResponse("not built yet", status=501)
+def _share_headers(view):
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        response = view(request, *args, **kwargs)
+        patch_cache_control(response, private=True, no_store=True)
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["X-Robots-Tag"] = "noindex, nofollow"
+        return response
+
+    return wrapped
 
 
-def share_raw(request, *args, **kwargs):
-    return HttpResponse("not built yet", status=501)
+def _counts_as_view(request) -> bool:
+    return request.method == "GET" and not links.is_link_preview(
+        request.headers.get("User-Agent", "")
+    )
+
+
+def _unlocked(request, link) -> bool:
+    try:
+        value = request.get_signed_cookie(
+            UNLOCK_COOKIE, salt=UNLOCK_SALT, max_age=settings.SHARE_MAX_SECONDS
+        )
+    except (KeyError, BadSignature):
+        return False
+    return value == link.token
+
+
+def _not_found(request):
+    return render(request, "uploads/share_not_found.html", status=404)
+
+
+def _gone(request, state: str):
+    return render(request, "uploads/share_gone.html", {"state": state}, status=410)
+
+
+def _password_form(request, link, *, wrong: str = "", status: int = 200):
+    return render(
+        request, "uploads/share_password.html", {"link": link, "wrong": wrong}, status=status
+    )
+
+
+def _page(request, link, *, image_url: str | None):
+    """The image and its title; without image_url (HEAD, a preview bot) the title only."""
+    context = {
+        "link": link,
+        "image": link.image,
+        "image_url": image_url,
+        "views_left": None if link.max_views is None else max(link.max_views - link.views, 0),
+    }
+    return render(request, "uploads/share_page.html", context)
+
+
+def _unlock(request, link):
+    """Check the password form: the right password sets the cookie and shows the image."""
+    page = reverse("share_open", args=[link.token])
+    if not link.has_password:
+        return HttpResponseRedirect(page, status=303)
+    if not links.password_try_allowed(link):
+        return _password_form(request, link, wrong="too many", status=429)
+    if not links.password_matches(link, request.POST.get("password", "")):
+        links.password_try_failed(link)
+        return _password_form(request, link, wrong="wrong", status=403)
+    response = HttpResponseRedirect(page, status=303)
+    response.set_signed_cookie(
+        UNLOCK_COOKIE,
+        link.token,
+        salt=UNLOCK_SALT,
+        max_age=max(int((link.expires - timezone.now()).total_seconds()), 1),
+        path=page,
+        secure=settings.SESSION_COOKIE_SECURE,
+        httponly=True,
+        samesite="Lax",
+    )
+    return response
+
+
+@_share_headers
+@require_http_methods(["GET", "HEAD", "POST"])
+def share_open(request, token: str):
+    """The shared image on a small page; a password form first for a link that has one."""
+    link = link_get_public(token)
+    if link is None:
+        return _not_found(request)
+    state = link.state()
+    if state != "open":
+        return _gone(request, state)
+    if request.method == "POST":
+        return _unlock(request, link)
+    if link.has_password and not _unlocked(request, link):
+        return _password_form(request, link)
+    if not _counts_as_view(request):
+        return _page(request, link, image_url=None)
+    if not links.link_count_view(link, viewer=viewers.viewer_id(request)):
+        return _gone(request, link.state())  # used up by someone else a moment ago
+    return _page(request, link, image_url=signing.share_url(link.image, download=False))
+
+
+@_share_headers
+@require_http_methods(["GET", "HEAD"])
+def share_raw(request, token: str):
+    """302 to a presigned URL that lives SHARE_REDIRECT_SECONDS (a download for download links)."""
+    link = link_get_public(token)
+    if link is None:
+        return _not_found(request)
+    state = link.state()
+    if state != "open":
+        return _gone(request, state)
+    page = reverse("share_open", args=[link.token])
+    if link.has_password and not _unlocked(request, link):
+        return HttpResponseRedirect(page)
+    if not _counts_as_view(request):
+        # Same status, but to the page: a signed URL handed out uncounted would dodge max views.
+        return HttpResponseRedirect(page)
+    if not links.link_count_view(link, viewer=viewers.viewer_id(request)):
+        return _gone(request, link.state())
+    return HttpResponseRedirect(signing.share_url(link.image, download=link.download))
