@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.urls import reverse
 
 from orders.models import Order, OrderLine
 from orders.selectors import OrderRow, Page
+from portal.times import utc_timestamp
 
 
 def money(amount: Decimal) -> str:
     """A decimal string with two places ("19.98"): floats would round money."""
     return f"{amount:.2f}"
-
-
-def utc_timestamp(moment: datetime) -> str:
-    """ISO 8601 in UTC with a Z, to the second: "2026-03-01T09:30:00Z"."""
-    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def line_to_dict(line: OrderLine) -> dict:

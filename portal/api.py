@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import wraps
 
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpResponse, JsonResponse, RawPostDataException
+from django.http import HttpRequest, HttpResponse, JsonResponse, RawPostDataException
 from django.middleware.csrf import CsrfViewMiddleware
 from django.utils.cache import add_never_cache_headers, patch_vary_headers
 
@@ -135,11 +135,16 @@ def api_endpoint(
     *methods: str,
     roles: tuple[str, ...],
     errors: Mapping[type[Exception], str] | None = None,
+    check_first: Callable[[HttpRequest], None] | None = None,
 ):
     """An API view: answers only `methods` (JSON 405 otherwise), authenticates the caller (Bearer
     token, or a fresh session with CSRF checks) and requires one of `roles` (`()`: any signed-in
     caller). ApiError and the `errors` exceptions (exception class -> error code) become JSON
-    errors; every answer depends on who asks, so none is kept by any cache."""
+    errors; every answer depends on who asks, so none is kept by any cache.
+
+    `check_first(request)` may raise ApiError before the caller is authenticated: a session's
+    CSRF check reads a form body, so a refusal by the headers alone (a body far too large) must
+    come before it."""
     allowed = [*methods, *(["HEAD"] if "GET" in methods else []), "OPTIONS"]
     allow_header = ", ".join(allowed)
     codes = {BadCursor: "bad_request", **(errors or {})}
@@ -161,6 +166,8 @@ def api_endpoint(
                         headers={"Allow": allow_header},
                     )
                 else:
+                    if check_first is not None:
+                        check_first(request)
                     _authenticate(request, roles)
                     response = view(request, *args, **kwargs)
             except ApiError as error:

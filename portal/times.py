@@ -1,8 +1,9 @@
-"""How pages show times: the portal's one time zone, named, and ISO 8601 for <time>."""
+"""How times are shown: on pages in the portal's one time zone, named, and ISO 8601 for <time>;
+in the JSON API in UTC with a Z."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.utils import timezone
 
@@ -24,3 +25,8 @@ def local_time(moment: datetime | None) -> str:
 def iso_time(moment: datetime | None) -> str:
     """For <time datetime="...">: ISO 8601, in UTC as stored."""
     return moment.isoformat() if moment is not None else ""
+
+
+def utc_timestamp(moment: datetime) -> str:
+    """The API's times: ISO 8601 in UTC with a Z, to the second: "2026-03-01T09:30:00Z"."""
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
