@@ -25,6 +25,36 @@ def check_storage_settings(app_configs=None, **kwargs) -> list[checks.Error]:
     return errors
 
 
+# S3 signs URLs for at most 7 days; a POST policy takes one object of at most 5 GB.
+PRESIGN_MAX_SECONDS = 7 * 24 * 3600
+POST_MAX_BYTES = 5 * 1024**3
+# (setting, smallest, largest, why the bound)
+LIMITS = (
+    ("UPLOAD_MAX_BYTES", 1, POST_MAX_BYTES, "S3 takes at most 5 GB in one upload"),
+    ("UPLOAD_MAX_PIXELS", 1, 10**9, "a billion pixels is past any camera"),
+    ("UPLOAD_QUOTA_BYTES", 0, 2**62, "a size in bytes"),
+    ("UPLOAD_POST_SECONDS", 1, PRESIGN_MAX_SECONDS, "S3 signs for at most 7 days"),
+    ("IMAGE_URL_WINDOW_SECONDS", 1, PRESIGN_MAX_SECONDS // 2, "URLs live two windows"),
+    ("SHARE_MAX_SECONDS", 60, 10 * 365 * 24 * 3600, "a link lives a minute to 10 years"),
+    ("SHARE_REDIRECT_SECONDS", 1, PRESIGN_MAX_SECONDS, "S3 signs for at most 7 days"),
+)
+
+
+@checks.register()
+def check_upload_limits(app_configs=None, **kwargs) -> list[checks.Error]:
+    errors = []
+    for name, smallest, largest, why in LIMITS:
+        value = getattr(settings, name)
+        if not smallest <= value <= largest:
+            errors.append(
+                checks.Error(
+                    f"{name}: {value} — must be from {smallest} to {largest} ({why})",
+                    id="uploads.E004",
+                )
+            )
+    return errors
+
+
 # Only with `manage.py check --deploy`: it makes S3 calls (and writes a probe object), which
 # every other manage.py command, test run and start-up must not pay for or depend on.
 @checks.register(deploy=True)

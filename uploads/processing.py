@@ -37,6 +37,7 @@ JPEG_QUALITY = 92
 # would run. We re-encode anyway, but refuse such a file outright so nobody mistakes it for a
 # picture.
 MARKUP = re.compile(rb"<\s*(?:script|html|body|iframe|svg|object|embed)\b|javascript:", re.I)
+SCAN_CHUNK, SCAN_OVERLAP = 1024 * 1024, 64
 EXIF_ORIENTATION = 0x0112
 
 
@@ -83,11 +84,8 @@ def megabytes(size: int) -> str:
     for unit, factor in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
         if size >= factor:
             value = size / factor
-            return (
-                f"{value:.0f} {unit}"
-                if value >= 100 or value.is_integer()
-                else f"{value:.1f} {unit}"
-            )
+            shown = f"{value:.0f}" if value >= 100 else f"{value:.1f}".removesuffix(".0")
+            return f"{shown} {unit}"
     return f"{size} bytes"
 
 
@@ -139,7 +137,11 @@ def _check_markup(file) -> None:
     """Refuse a picture that also carries web-page markup (a polyglot)."""
     position = file.tell()
     file.seek(0)
-    found = MARKUP.search(file.read())
+    found, tail = False, b""
+    # In pieces, overlapping by more than any match, so the file is never read whole here.
+    while not found and (chunk := file.read(SCAN_CHUNK)):
+        found = MARKUP.search(tail + chunk) is not None
+        tail = chunk[-SCAN_OVERLAP:]
     file.seek(position)
     if found:
         raise ImageRefused(

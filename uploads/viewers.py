@@ -20,6 +20,7 @@ from uploads.models import ShareLink
 
 # Counts stay this long after the last view (a link lives at most SHARE_MAX_SECONDS).
 REDIS_KEEP_SECONDS = 90 * 24 * 3600
+REDIS_PREFIX = "portal:share-viewers:"
 
 
 def viewer_id(request) -> str:
@@ -35,7 +36,7 @@ def _redis(url: str) -> redis.Redis:
 
 
 def _redis_key(link: ShareLink) -> str:
-    return f"portal:share-viewers:{link.pk}"
+    return f"{REDIS_PREFIX}{link.pk}"
 
 
 def add(link: ShareLink, viewer: str) -> None:

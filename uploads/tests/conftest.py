@@ -1,7 +1,7 @@
 """Upload fixtures: images stored through the real service, and what the bucket holds.
 
-Tests share one bucket, and user ids come back after a rollback, so each test starts and ends
-with an empty bucket.
+Tests share one bucket (and, with REDIS_URL set, one Redis database), and ids come back after
+a rollback, so each test starts and ends with an empty bucket and no viewer counts.
 """
 
 from __future__ import annotations
@@ -10,18 +10,28 @@ import io
 from dataclasses import dataclass
 
 import pytest
+from django.conf import settings
 
-from uploads import s3
+from uploads import s3, viewers
 from uploads.models import Image, PendingUpload, ShareLink
 from uploads.services import image_store
 from uploads.tests import samples
 
 
+def _forget_viewer_counts():
+    if settings.REDIS_URL:
+        client = viewers._redis(settings.REDIS_URL)
+        for key in client.scan_iter(f"{viewers.REDIS_PREFIX}*"):
+            client.delete(key)
+
+
 @pytest.fixture(autouse=True)
-def _empty_bucket(local_stack):
+def _empty_storage(local_stack):
     s3.delete_prefix("")
+    _forget_viewer_counts()
     yield
     s3.delete_prefix("")
+    _forget_viewer_counts()
 
 
 @pytest.fixture
