@@ -549,21 +549,56 @@ def print_share(result: dict) -> None:
 
 
 def viewer_ids(count: int, run: str) -> list[str]:
-    """`count` distinct viewers as the share views see them (IP and User-Agent, keyed hash)."""
-    from django.test import RequestFactory
+    """`count` distinct viewers as the share views see them: viewers.viewer_id of a request
+    (client IP and User-Agent, keyed hash); only the two headers it reads are filled in."""
+    from types import SimpleNamespace
 
     from uploads.viewers import viewer_id
 
-    factory = RequestFactory()
-    ids = []
-    for number in range(count):
-        address = f"10.{number >> 16 & 255}.{number >> 8 & 255}.{number & 255}"
-        request = factory.get("/", REMOTE_ADDR=address, HTTP_USER_AGENT=f"bench-{run}")
-        ids.append(viewer_id(request))
-    return ids
+    agent = {"User-Agent": f"Mozilla/5.0 (bench {run})"}
+    return [
+        viewer_id(
+            SimpleNamespace(
+                META={"REMOTE_ADDR": f"10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}"},
+                headers=agent,
+            )
+        )
+        for n in range(count)
+    ]
 
 
-def measure_hll(alice, redis_url: str) -> dict:
+def hll_spread(redis_url: str, trials: int) -> list[dict]:
+    """The error over `trials` sets of viewers per count (one set can be lucky): Redis PFADD
+    in batches and the same sketch viewers.add keeps in the database, built in memory."""
+    import redis
+
+    from uploads import hll
+
+    client = redis.Redis.from_url(redis_url)
+    key = f"uploads-bench:hll-spread:{secrets.token_hex(4)}"
+    rows = []
+    for count in VIEWER_COUNTS:
+        errors = {"redis": [], "database": []}
+        for trial in range(trials):
+            ids = viewer_ids(count, run=f"spread {count} {trial}")
+            client.delete(key)
+            for start in range(0, count, 10_000):
+                client.pfadd(key, *ids[start : start + 10_000])
+            registers = hll.empty()
+            for viewer in ids:
+                hll.add(registers, int(viewer[:16], 16))
+            errors["redis"].append((client.pfcount(key) - count) / count * 100)
+            errors["database"].append((hll.count(bytes(registers)) - count) / count * 100)
+        client.delete(key)
+        row = {"viewers": count, "trials": trials}
+        for counter, found in errors.items():
+            row[f"{counter}_mean_abs_error_pct"] = statistics.fmean(abs(e) for e in found)
+            row[f"{counter}_worst_error_pct"] = max(found, key=abs)
+        rows.append(row)
+    return rows
+
+
+def measure_hll(alice, redis_url: str, *, trials: int) -> dict:
     """Both counters of uploads/viewers.py against the exact count, on fresh links."""
     import redis
     from django.test.utils import override_settings
@@ -616,7 +651,11 @@ def measure_hll(alice, redis_url: str) -> dict:
                 "same_as_in_memory": bytes(link.viewer_sketch or b"") == bytes(in_memory),
             }
         )
-    return {"rows": rows, "database_adds_up_to": DATABASE_ADDS_UP_TO}
+    return {
+        "rows": rows,
+        "database_adds_up_to": DATABASE_ADDS_UP_TO,
+        "spread": hll_spread(redis_url, trials),
+    }
 
 
 def print_hll(result: dict) -> None:
@@ -640,12 +679,23 @@ def print_hll(result: dict) -> None:
         f"{', '.join(f'{row["viewers"]:,}' for row in added)}; above, that sketch was saved "
         "once and read with viewers.count)"
     )
+    spread = result["spread"]
+    print(f"  over {spread[0]['trials']} sets of viewers each: mean |error|, worst error")
+    for row in spread:
+        print(
+            f"  {row['viewers']:>8,} | Redis {row['redis_mean_abs_error_pct']:5.2f}% "
+            f"{row['redis_worst_error_pct']:+6.2f}% | DB sketch "
+            f"{row['database_mean_abs_error_pct']:5.2f}% {row['database_worst_error_pct']:+6.2f}%"
+        )
 
 
 # -- the run -------------------------------------------------------------------------------------
 
 
-def run_bench(*, quick: bool, seconds: int) -> dict:
+PARTS = ("signing", "memory", "share", "hll")
+
+
+def run_bench(*, quick: bool, seconds: int, parts=PARTS) -> dict:
     problem = check_prerequisites()
     if problem:
         raise SystemExit(f"uploads bench: {problem}")
@@ -699,23 +749,24 @@ def run_bench(*, quick: bool, seconds: int) -> dict:
         alice = make_user("alice")
         cookie = signed_in_cookie(alice)
 
-        results["signing"] = measure_signing(
-            warm_repetitions=2_000 if quick else 20_000, cold_repetitions=15 if quick else 60
-        )
-        print_signing(results["signing"])
-
-        print("\n  (memory: making the photo, then one fresh app process per row)", flush=True)
-        try:
-            results["memory"] = measure_memory(env, cookie, work)
-        except NotMeasured as error:
-            results["memory"] = {"measured": False, "reason": str(error)}
-        print_memory(results["memory"])
-
-        results["share"] = measure_share(env, work, alice, seconds)
-        print_share(results["share"])
-
-        results["hll"] = measure_hll(alice, redis_url)
-        print_hll(results["hll"])
+        if "signing" in parts:
+            results["signing"] = measure_signing(
+                warm_repetitions=2_000 if quick else 20_000, cold_repetitions=15 if quick else 60
+            )
+            print_signing(results["signing"])
+        if "memory" in parts:
+            print("\n  (memory: making the photo, then one fresh app process per row)", flush=True)
+            try:
+                results["memory"] = measure_memory(env, cookie, work)
+            except NotMeasured as error:
+                results["memory"] = {"measured": False, "reason": str(error)}
+            print_memory(results["memory"])
+        if "share" in parts:
+            results["share"] = measure_share(env, work, alice, seconds)
+            print_share(results["share"])
+        if "hll" in parts:
+            results["hll"] = measure_hll(alice, redis_url, trials=5 if quick else 20)
+            print_hll(results["hll"])
         print(f"\n(total bench time {time.perf_counter() - started:,.0f} s)")
         return results
     finally:
@@ -741,11 +792,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions, 3 s wrk runs")
     parser.add_argument("--seconds", type=int, help="seconds per wrk run")
+    parser.add_argument(
+        "--part", action="append", choices=PARTS, help="run only this part (repeatable)"
+    )
     # `make bench BENCH_ARGS=...` passes the same options to every bench: ignore the others'.
     args, others = parser.parse_known_args()
     if others:
         print(f"uploads bench: ignoring {' '.join(others)} (orders_bench's options)")
-    run_bench(quick=args.quick, seconds=args.seconds or (3 if args.quick else 10))
+    run_bench(
+        quick=args.quick,
+        seconds=args.seconds or (3 if args.quick else 10),
+        parts=tuple(args.part or PARTS),
+    )
     return 0
 
 
