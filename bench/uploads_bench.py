@@ -181,6 +181,16 @@ def noise_photo(target: int = PHOTO_TARGET_BYTES) -> tuple[bytes, tuple[int, int
     return data, pixels.size
 
 
+def big_smooth_photo(size=(8000, 6000)) -> bytes:
+    """A photo near the pixel limit (48 MP) that compresses well: memory grows with pixels."""
+    from PIL import Image
+
+    small = Image.frombytes("RGB", (400, 300), os.urandom(400 * 300 * 3))
+    out = io.BytesIO()
+    small.resize(size, Image.Resampling.BICUBIC).save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
 def multipart_file(path: Path, *, fields: dict, filename: str, content_type: str, body) -> str:
     """Write a multipart/form-data body to `path` (fields first, the file last), streaming
     `body` (an iterable of bytes); answers the Content-Type header to send it with."""
@@ -383,6 +393,14 @@ def measure_memory(env: dict[str, str], cookie: str, work: Path) -> dict:
         lambda u: u.direct([photo], declared_size=len(photo)),
         lambda outcome: outcome == ("201", "201"),
     )
+    pixels = big_smooth_photo()
+    scenario(
+        f"48 MP photo ({len(pixels) / 1e6:.1f} MB) stored",
+        "form",
+        form_small,
+        lambda u: u.form([pixels]),
+        lambda outcome: outcome == 201,
+    )
     scenario(
         f"{HUGE_BYTES // 2**20} MiB file refused",
         "form",
@@ -422,14 +440,14 @@ def print_memory(result: dict) -> None:
     if not result["measured"]:
         print(f"  NOT MEASURED ({result['reason']})")
         return
-    print(f"  {'what':<26} {'path':<7} {'growth MB':>9} {'RSS before':>10}  answer")
+    print(f"  {'what':<30} {'path':<7} {'growth MB':>9} {'RSS before':>10}  answer")
     for row in result["scenarios"]:
         outcome = row["outcome"]
         if isinstance(outcome, tuple):
             outcome = f"S3 {outcome[0]}, complete {outcome[1]}"
         flag = "" if row["as_expected"] else "   (UNEXPECTED)"
         print(
-            f"  {row['name']:<26} {row['path']:<7} {row['growth_mb']:>9.1f} "
+            f"  {row['name']:<30} {row['path']:<7} {row['growth_mb']:>9.1f} "
             f"{row['rss_before_mb']:>10.1f}  {outcome}{flag}"
         )
     width, height = result["photo_pixels"]
