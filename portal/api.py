@@ -40,7 +40,7 @@ ERROR_CODES = (
     ("quota_exceeded", 413, "the file would take your images over UPLOAD_QUOTA_BYTES"),
     ("unsupported_type", 415, "not a picture we take (JPEG, PNG, GIF, WebP, AVIF, HEIC)"),
     ("invalid", 422, "well-formed but unacceptable: unknown SKU or field, quantity below 1, ..."),
-    ("unavailable", 503, "the sign-in provider is not answering; retry later"),
+    ("unavailable", 503, "the sign-in provider or the image store is not answering; retry later"),
 )
 STATUS_OF_CODE = {code: status for code, status, _when in ERROR_CODES}
 

@@ -8,11 +8,15 @@ Another person's image, upload or link is a 404, the same answer as one that doe
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
+from functools import wraps
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import HttpResponse, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from django.urls import reverse
 
 from accounts.roles import ADMIN, USER
@@ -62,9 +66,17 @@ UPLOAD_ERRORS = {
     ImageRefused: ImageRefused.code,
     LinkRejected: "invalid",
     LinkGone: "gone",
-    S3Error: "unavailable",
+    # A form Django can't parse (read by the view, or by a session's CSRF check).
+    MultiPartParserError: "bad_request",
+    RequestDataTooBig: "bad_request",
+    TooManyFieldsSent: "bad_request",
+    TooManyFilesSent: "bad_request",
 }
 ENDPOINT = {"roles": (USER, ADMIN), "errors": UPLOAD_ERRORS}
+
+logger = logging.getLogger(__name__)
+# When S3 is not answering, a client may try again after this many seconds.
+STORAGE_RETRY_SECONDS = 10
 
 # Room for the multipart boundaries and the small fields around the file; a body larger than
 # the file limit plus this is refused from its Content-Length, before a byte of it is read.
@@ -273,10 +285,29 @@ def refuse_huge_form(request) -> None:
         )
 
 
+def storage_failures_unavailable(view):
+    """S3 not answering is a 503 with Retry-After, like the sign-in provider not answering."""
+
+    @wraps(view)
+    def answer(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except S3Error as error:
+            logger.warning(
+                "image store failed during %s %s: %s", request.method, request.path, error
+            )
+            raise ApiError(
+                "unavailable", str(error), headers={"Retry-After": str(STORAGE_RETRY_SECONDS)}
+            ) from None
+
+    return answer
+
+
 # -- views -------------------------------------------------------------------------------------
 
 
 @api_endpoint("GET", "POST", "DELETE", check_first=refuse_huge_form, **ENDPOINT)
+@storage_failures_unavailable
 def images_collection(request):
     """GET /api/images lists images, newest first; POST stores a form upload; DELETE removes
     all of the caller's own images (an ADMIN's too: only their own)."""
@@ -295,6 +326,7 @@ def _image_upload(request):
     """POST /api/images, multipart: "file", optional "title" and "keep_metadata"."""
     if not request.content_type.startswith("multipart/form-data"):
         raise bad_request('send the picture as multipart/form-data, in the field "file"')
+    files = request.FILES.getlist("file")  # parses the form, noting the files past the limit
     refused = getattr(request, "uploads_too_large", [])
     if refused:
         raise ApiError(
@@ -304,7 +336,6 @@ def _image_upload(request):
         )
     check_known_fields(request.POST, UPLOAD_FORM_FIELDS, "the upload form")
     check_known_fields(request.FILES, ("file",), "the upload form's files")
-    files = request.FILES.getlist("file")
     if not files:
         raise invalid('the upload needs the picture in the multipart field "file"')
     if len(files) > 1:
@@ -324,6 +355,7 @@ def _image_upload(request):
 
 
 @api_endpoint("POST", **ENDPOINT)
+@storage_failures_unavailable
 def uploads_collection(request):
     """POST /api/images/uploads: a presigned POST straight to S3 for one file, if its declared
     size and type pass (S3 enforces both again; "complete" checks the bytes)."""
@@ -335,6 +367,7 @@ def uploads_collection(request):
 
 
 @api_endpoint("POST", **ENDPOINT)
+@storage_failures_unavailable
 def upload_complete(request, upload_id: str):
     """POST /api/images/uploads/<id>/complete: check what arrived in S3 and store it; the
     incoming object is removed whatever the outcome."""
@@ -349,6 +382,7 @@ def upload_complete(request, upload_id: str):
 
 
 @api_endpoint("GET", "DELETE", **ENDPOINT)
+@storage_failures_unavailable
 def image_item(request, image_id: str):
     """GET /api/images/<id> shows an image; DELETE removes it, its objects and its links."""
     image = visible_image(request, image_id)
@@ -359,6 +393,7 @@ def image_item(request, image_id: str):
 
 
 @api_endpoint("GET", "POST", **ENDPOINT)
+@storage_failures_unavailable
 def image_links(request, image_id: str):
     """GET /api/images/<id>/links lists the image's links, newest first; POST makes one."""
     image = visible_image(request, image_id)
@@ -380,6 +415,7 @@ def image_links(request, image_id: str):
 
 
 @api_endpoint("GET", "PATCH", "DELETE", **ENDPOINT)
+@storage_failures_unavailable
 def link_item(request, token: str):
     """GET /api/links/<token> shows a link; PATCH changes its expiry or max views (an expired
     link opens again when extended; a revoked one is gone); DELETE revokes it, again a no-op."""

@@ -37,14 +37,15 @@ MAX_VIEWS_LIMIT = 1_000_000
 
 # Link-preview fetchers of chat apps and social sites, and the big search crawlers: they open a
 # link to draw a preview card or index it, and nobody has looked at the image yet. Matched
-# anywhere in the User-Agent, ignoring case. Only names that no browser sends: a generic "bot"
-# would also match phones such as "CUBOT X30".
+# anywhere in the User-Agent, ignoring case. Only names that no person's browser sends: not a
+# generic "bot" (phones such as "CUBOT X30"), nor an app's own name where its in-app browser
+# sends it (Snapchat, "ZulipElectron"): those are people looking.
 LINK_PREVIEW_BOTS = re.compile(
     r"Slackbot|Slack-ImgProxy|Twitterbot|facebookexternalhit|facebookcatalog|Discordbot"
     r"|TelegramBot|WhatsApp|LinkedInBot|SkypeUriPreview|MicrosoftPreview|Iframely|Embedly"
-    r"|redditbot|Mastodon|Pleroma|Misskey|Applebot|Google-InspectionTool|GoogleOther|Googlebot"
-    r"|bingbot|DuckDuckBot|YandexBot|Baiduspider|Pinterestbot|vkShare|Snapchat|Viber"
-    r"|Synapse \(bot|Mattermost-Bot|Zulip|Bytespider|Amazonbot",
+    r"|redditbot|Mastodon/|Pleroma|Misskey/|Applebot|Google-InspectionTool|GoogleOther"
+    r"|Googlebot|bingbot|DuckDuckBot|YandexBot|Baiduspider|Pinterestbot|vkShare"
+    r"|Synapse \(bot|Mattermost-Bot|ZulipURLPreview|Bytespider|Amazonbot",
     re.IGNORECASE,
 )
 

@@ -52,6 +52,16 @@ class Image(models.Model):
     def __str__(self):
         return self.title
 
+    # What strangers see when no title was given (the title defaults to the file name's stem).
+    UNTITLED_SHARED = "Shared image"
+
+    @property
+    def shared_title(self) -> str:
+        """The title as a share link shows it: never the uploader's file name."""
+        stem = self.filename.rsplit(".", 1)[0] if "." in self.filename else self.filename
+        untitled = self.title == stem[: self._meta.get_field("title").max_length]
+        return self.UNTITLED_SHARED if untitled else self.title
+
 
 class PendingUpload(models.Model):
     """A presigned POST we handed out: the browser puts the file under `key`, then completes."""

@@ -6,6 +6,7 @@ person's image, upload or link is "not found", never "forbidden".
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 
@@ -18,6 +19,17 @@ from uploads.models import Image, PendingUpload, ShareLink
 PAGE_SIZE = 24
 MAX_PAGE_SIZE = 100
 TOKEN_MAX_LENGTH = ShareLink._meta.get_field("token").max_length
+# What secrets.token_urlsafe makes; anything else (a NUL, which PostgreSQL refuses, included)
+# can't be a token, so it is "not found" without a query.
+TOKEN_CHARACTERS = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _could_be_token(token) -> bool:
+    return (
+        isinstance(token, str)
+        and 0 < len(token) <= TOKEN_MAX_LENGTH
+        and TOKEN_CHARACTERS.fullmatch(token) is not None
+    )
 
 
 def images_visible_to(user, *, everyone: bool = True) -> QuerySet[Image]:
@@ -56,14 +68,14 @@ def links_visible_to(user) -> QuerySet[ShareLink]:
 
 
 def link_get_visible(*, user, token: str) -> ShareLink | None:
-    if not token or len(token) > TOKEN_MAX_LENGTH:
+    if not _could_be_token(token):
         return None
     return links_visible_to(user).select_related("image").filter(token=token).first()
 
 
 def link_get_public(token: str) -> ShareLink | None:
     """A link by its token, for anyone holding it (the public /s/<token> pages)."""
-    if not token or len(token) > TOKEN_MAX_LENGTH or not token.isascii():
+    if not _could_be_token(token):
         return None
     return ShareLink.objects.select_related("image").filter(token=token).first()
 

@@ -21,6 +21,7 @@ from accounts.models import User
 from uploads import s3
 from uploads.models import Image, PendingUpload
 from uploads.processing import (
+    BadImage,
     ImageRefused,
     megabytes,
     process_image,
@@ -169,7 +170,7 @@ def upload_complete(*, upload: PendingUpload, title: str = "", keep_metadata: bo
     try:
         size = s3.object_size(key=upload.key)
         if size is None:
-            raise ImageRefused("the file never arrived in storage; upload it again")
+            raise BadImage("the file never arrived in storage; upload it again")
         if problem := size_problem(size):
             raise problem
         with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as file:

@@ -3,8 +3,8 @@
 A view is counted exactly when a signed image URL is handed out (uploads.links.link_count_view):
 the page embeds its image through the presigned URL itself, so opening the page counts once,
 and HEAD requests and link-preview bots get no signed URL at all, so they can't be used to see
-the image past max views. Every answer carries no-store, no-referrer (the token must not reach
-S3 or another site in a Referer) and noindex.
+the image past max views. Every answer carries no-store, noindex and no-referrer (the token must
+not reach S3 or another site in a Referer; the password form: same-origin).
 """
 
 from __future__ import annotations
@@ -26,6 +26,10 @@ from uploads.selectors import link_get_public
 # A visitor who typed a link's password gets this signed cookie, scoped to /s/<token>.
 UNLOCK_COOKIE = "share_unlocked"
 UNLOCK_SALT = "uploads.share_views.unlocked"
+# Under no-referrer a browser sends "Origin: null" with the form's POST, which CSRF protection
+# rightly refuses. The form page embeds and links nothing of another site, so same-origin keeps
+# the token to ourselves there too.
+FORM_REFERRER_POLICY = "same-origin"
 
 
 def _share_headers(view):
@@ -33,7 +37,7 @@ def _share_headers(view):
     def wrapped(request, *args, **kwargs):
         response = view(request, *args, **kwargs)
         patch_cache_control(response, private=True, no_store=True)
-        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
         response.headers["X-Robots-Tag"] = "noindex, nofollow"
         return response
 
@@ -65,18 +69,29 @@ def _gone(request, state: str):
 
 
 def _password_form(request, link, *, wrong: str = "", status: int = 200):
-    return render(
-        request, "uploads/share_password.html", {"link": link, "wrong": wrong}, status=status
-    )
+    context = {"link": link, "wrong": wrong, "referrer_policy": FORM_REFERRER_POLICY}
+    response = render(request, "uploads/share_password.html", context, status=status)
+    response.headers["Referrer-Policy"] = FORM_REFERRER_POLICY
+    return response
 
 
 def _page(request, link, *, image_url: str | None):
     """The image and its title; without image_url (HEAD, a preview bot) the title only."""
+    views_left = None if link.max_views is None else max(link.max_views - link.views, 0)
+    download_url = None
+    if image_url and link.download:
+        # Downloading through /raw is a view of its own; on the last view this page counted,
+        # /raw would refuse, so the button takes this view's own download URL instead.
+        if views_left == 0:
+            download_url = signing.share_url(link.image, download=True)
+        else:
+            download_url = reverse("share_raw", args=[link.token])
     context = {
         "link": link,
         "image": link.image,
         "image_url": image_url,
-        "views_left": None if link.max_views is None else max(link.max_views - link.views, 0),
+        "download_url": download_url,
+        "views_left": views_left,
     }
     return render(request, "uploads/share_page.html", context)
 

@@ -113,7 +113,7 @@ def _owner_filename(image: Image, *, thumbnails: bool) -> str:
 def shared_filename(image: Image) -> str:
     """What a share link's download is called: the title, never the uploader's file name."""
     extension = image.key.rsplit(".", 1)[-1]
-    return safe_filename(f"{image.title}.{extension}")
+    return safe_filename(f"{image.shared_title}.{extension}")
 
 
 def share_url(image: Image, *, download: bool) -> str:

@@ -249,7 +249,7 @@ def test_completing_before_the_file_arrived_is_refused_and_forgets_the_upload(
 
     response = post_json(client, complete_path(started.json()["upload_id"]), {}, headers)
 
-    assert "never arrived" in assert_error(response, "unsupported_type")["detail"]
+    assert "never arrived" in assert_error(response, "invalid")["detail"]
     assert holdings() == NOTHING
 
 
@@ -371,6 +371,30 @@ def test_form_upload_as_json_is_a_bad_request(client, token_for, alice):
     response = post_json(client, IMAGES, {"file": "aGVsbG8="}, token_for(alice))
 
     assert "multipart" in assert_error(response, "bad_request")["detail"]
+
+
+@pytest.mark.parametrize("session", [False, True])
+@pytest.mark.parametrize("content_type", ["multipart/form-data", "multipart/form-data; boundary="])
+def test_a_form_django_cannot_parse_is_a_json_400(
+    client, browser_of, token_for, alice, session, content_type
+):
+    if session:
+        caller = browser_of(alice)
+        headers = session_headers(caller)
+    else:
+        caller, headers = client, token_for(alice)
+
+    response = caller.generic(
+        "POST", IMAGES, b"--xyz\r\ngarbage", content_type=content_type, headers=headers
+    )
+
+    assert "multipart" in assert_error(response, "bad_request")["detail"]
+
+
+def test_a_form_with_too_many_fields_is_a_json_400(client, token_for, alice):
+    fields = {f"field{number}": "x" for number in range(1100)}
+
+    assert_error(client.post(IMAGES, fields, headers=token_for(alice)), "bad_request")
 
 
 # -- reading, paging and deleting --------------------------------------------------------------
@@ -765,3 +789,249 @@ def test_admin_sees_and_revokes_anyones_links_and_deletes_one_image(
     assert client.delete(link_path(token), headers=admin).json()["revoked"] is True
     assert client.delete(image_path(image.pk), headers=admin).status_code == 204
     assert holdings() == NOTHING
+
+
+# -- who may reach what ------------------------------------------------------------------------
+
+
+def _calls(image_id, token: str, upload_id: str) -> dict[str, tuple[str, str, dict | None]]:
+    return {
+        "list": ("get", IMAGES, None),
+        "start": ("post", UPLOADS, {"filename": "a.jpg", "content_type": "image/jpeg", "size": 9}),
+        "complete": ("post", complete_path(upload_id), {}),
+        "image": ("get", image_path(image_id), None),
+        "delete image": ("delete", image_path(image_id), None),
+        "delete all": ("delete", IMAGES, None),
+        "links": ("get", links_path(image_id), None),
+        "create link": ("post", links_path(image_id), {}),
+        "link": ("get", link_path(token), None),
+        "change link": ("patch", link_path(token), {"max_views": 9}),
+        "revoke link": ("delete", link_path(token), None),
+    }
+
+
+CALL_NAMES = list(_calls(1, "t", "u"))
+
+
+@pytest.fixture
+def alices_things(client, token_for, alice, store_image):
+    """Alice's image with a link, and her upload waiting in S3 to be completed."""
+    headers = token_for(alice)
+    image = store_image(alice)
+    token = post_json(client, links_path(image.pk), {"max_views": 5}, headers).json()["token"]
+    started = start_upload(client, headers, size=len(samples.photo())).json()
+    assert send_to_s3(started, samples.photo()).status_code == 201
+    return image, token, started["upload_id"]
+
+
+def _call(client, name, things, headers):
+    image, token, upload_id = things
+    method, url, body = _calls(image.pk, token, upload_id)[name]
+    kwargs = {"headers": headers}
+    if body is not None:
+        kwargs.update(data=body, content_type="application/json")
+    return getattr(client, method)(url, **kwargs)
+
+
+@pytest.mark.parametrize("name", CALL_NAMES)
+def test_anonymous_gets_401_and_nothing_changes(client, alices_things, name):
+    before = holdings()
+
+    response = _call(client, name, alices_things, {})
+
+    assert_error(response, "unauthenticated")
+    assert response["WWW-Authenticate"].startswith("Bearer")
+    assert holdings() == before
+
+
+@pytest.mark.parametrize("name", CALL_NAMES)
+def test_no_role_gets_403_and_nothing_changes(client, token_for, nobody, alices_things, name):
+    before = holdings()
+
+    assert_error(_call(client, name, alices_things, token_for(nobody)), "forbidden")
+    assert holdings() == before
+
+
+ALICES_ONLY = [
+    "complete",
+    "image",
+    "delete image",
+    "links",
+    "create link",
+    "link",
+    "change link",
+    "revoke link",
+]
+
+
+@pytest.mark.parametrize("name", ALICES_ONLY)
+def test_bob_gets_404_for_alices_image_links_upload_and_token(
+    client, token_for, bob, alices_things, name
+):
+    _image, token, _upload_id = alices_things
+    link_before = ShareLink.objects.values().get(token=token)
+    before = holdings()
+
+    body = assert_error(_call(client, name, alices_things, token_for(bob)), "not_found")
+
+    assert holdings() == before
+    assert ShareLink.objects.values().get(token=token) == link_before
+    assert token not in body["detail"]
+
+
+def test_bobs_list_and_delete_all_leave_alices_objects(client, token_for, bob, alices_things):
+    headers = token_for(bob)
+    before = holdings()
+
+    assert client.get(IMAGES, {"all": "1"}, headers=headers).json()["results"] == []
+    assert client.delete(IMAGES, headers=headers).json() == {"deleted": 0}
+    assert holdings() == before
+
+
+def test_an_admin_cannot_complete_someone_elses_upload(
+    client, token_for, admin_user, alices_things
+):
+    before = holdings()
+
+    assert_error(_call(client, "complete", alices_things, token_for(admin_user)), "not_found")
+    assert holdings() == before
+
+
+@pytest.mark.parametrize("name", ["image", "links", "create link", "link", "change link"])
+def test_admin_reaches_alices_image_and_links(client, token_for, admin_user, alices_things, name):
+    response = _call(client, name, alices_things, token_for(admin_user))
+
+    assert response.status_code in (200, 201), response.content
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("put", IMAGES),
+        ("get", UPLOADS),
+        ("get", complete_path("x")),
+        ("post", image_path(1)),
+        ("delete", links_path(1)),
+        ("post", link_path("x")),
+    ],
+)
+def test_other_methods_are_405_with_allow(client, token_for, alice, method, path):
+    response = getattr(client, method)(path, headers=token_for(alice))
+
+    assert_error(response, "method_not_allowed")
+    assert response["Allow"]
+
+
+# -- the error codes ---------------------------------------------------------------------------
+
+NEW_CODES_STATUS = {"gone": 410, "too_large": 413, "quota_exceeded": 413, "unsupported_type": 415}
+
+
+def test_each_new_error_code_comes_from_a_real_request_with_its_status(
+    client, token_for, alice, store_image, settings
+):
+    from orders.tests.test_api import ORDER_CODES_STATUS
+
+    headers = token_for(alice)
+    image = store_image(alice)
+    seen = {}
+
+    def answer(response):
+        seen[response.json()["error"]] = response.status_code
+
+    token = post_json(client, links_path(image.pk), {}, headers).json()["token"]
+    client.delete(link_path(token), headers=headers)
+    answer(client.patch(link_path(token), {}, content_type="application/json", headers=headers))
+    answer(start_upload(client, headers, size=settings.UPLOAD_MAX_BYTES + 1))
+    settings.UPLOAD_QUOTA_BYTES = image.bytes + 10
+    answer(start_upload(client, headers, size=100))
+    answer(start_upload(client, headers, content_type="application/pdf", size=100))
+
+    assert seen == NEW_CODES_STATUS
+    assert {code: status for code, status, _ in ERROR_CODES} == {
+        **ORDER_CODES_STATUS,
+        **NEW_CODES_STATUS,
+    }
+
+
+# -- the API guide -----------------------------------------------------------------------------
+
+
+def test_the_api_guide_lists_every_images_endpoint(client):
+    page = client.get("/api/").content.decode()
+
+    for endpoint in [
+        "GET /api/images",
+        "POST /api/images",
+        "POST /api/images/uploads",
+        "POST /api/images/uploads/&lt;upload_id&gt;/complete",
+        "GET /api/images/&lt;id&gt;",
+        "DELETE /api/images/&lt;id&gt;",
+        "DELETE /api/images",
+        "GET /api/images/&lt;id&gt;/links",
+        "POST /api/images/&lt;id&gt;/links",
+        "PATCH /api/links/&lt;token&gt;",
+        "DELETE /api/links/&lt;token&gt;",
+    ]:
+        assert f"<code>{endpoint}</code>" in page
+    for key in IMAGE_KEYS | LINK_KEYS | UPLOAD_KEYS:
+        assert f'"{key}"' in page
+
+
+# -- S3 not answering (an injected fault) ------------------------------------------------------
+
+
+def _s3_down(*args, **kwargs):
+    raise s3.S3Error("the image store is not answering (injected); try again shortly")
+
+
+def test_s3_down_while_signing_is_503_with_retry_after_and_nothing_kept(
+    client, token_for, alice, monkeypatch
+):
+    monkeypatch.setattr(s3, "presigned_post", _s3_down)
+
+    response = start_upload(client, token_for(alice), size=1000)
+
+    assert "not answering" in assert_error(response, "unavailable")["detail"]
+    assert response["Retry-After"].isdigit()
+    assert holdings() == NOTHING
+
+
+def test_s3_down_while_storing_a_form_upload_is_503_and_nothing_kept(
+    client, token_for, alice, monkeypatch
+):
+    monkeypatch.setattr(s3, "put_file", _s3_down)
+
+    response = upload_form(client, token_for(alice), samples.photo())
+
+    assert_error(response, "unavailable")
+    assert holdings() == NOTHING
+
+
+# -- a browser session -------------------------------------------------------------------------
+
+
+def test_session_link_changes_need_the_csrf_token(browser_of, alice, store_image):
+    image = store_image(alice)
+    browser = browser_of(alice)
+    assert browser.get(image_path(image.pk)).status_code == 200  # reading needs no token
+    headers = session_headers(browser)
+    token = post_json(browser, links_path(image.pk), {}, headers).json()["token"]
+    link_before = ShareLink.objects.values().get(token=token)
+    without = {"X-CSRFToken": "wrong" * 6 + "xx"}
+
+    refused = [
+        post_json(browser, links_path(image.pk), {}, without),
+        browser.patch(
+            link_path(token), {"max_views": 2}, content_type="application/json", headers=without
+        ),
+        browser.delete(link_path(token), headers=without),
+        browser.delete(image_path(image.pk), headers=without),
+        browser.delete(IMAGES, headers=without),
+    ]
+
+    for response in refused:
+        assert "CSRF" in assert_error(response, "forbidden")["detail"]
+    assert ShareLink.objects.values().get() == link_before
+    assert Image.objects.get() == image
+    assert browser.delete(link_path(token), headers=headers).json()["revoked"] is True

@@ -154,3 +154,18 @@ def test_upload_and_link_limits_are_checked_at_start_up(settings):
         "UPLOAD_MAX_BYTES: 6442450944 — must be from 1 to 5368709120 (S3 takes at most 5 GB "
         "in one upload)",
     ]
+
+
+def test_a_link_to_an_untitled_image_never_shows_the_file_name(alice, store_image, client):
+    untitled = store_image(alice, filename="IMG_2041 Berlin flat.jpg")
+    titled = store_image(alice, filename="IMG_2042.jpg", title="Lake")
+    assert untitled.title == "IMG_2041 Berlin flat"  # the owner sees it in the gallery
+
+    page = client.get(f"/s/{link_create(image=untitled, created_by=alice).token}")
+    raw = client.get(f"/s/{link_create(image=untitled, created_by=alice, download=True).token}/raw")
+
+    assert "Shared image" in page.content.decode()
+    assert "IMG_2041" not in page.content.decode()
+    assert "IMG_2041" not in raw["Location"]
+    assert "Shared%20image.jpg" in raw["Location"]
+    assert titled.shared_title == "Lake"
