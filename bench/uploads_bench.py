@@ -10,7 +10,8 @@
    off; direct: S3 refuses it against the POST policy's content-length-range, and the app is
    never sent it).
 3. Share-link open, GET /s/<token>/raw (302 to S3), with wrk under gunicorn (2 sync workers,
-   PostgreSQL, Redis), as a ratio of the bare view measured in turn with it.
+   PostgreSQL, Redis), over 100 links in turn (a Lua script) and on one link, as a ratio of
+   the bare view measured in turn with them; and where one request spends its time.
 4. HyperLogLog error at 10 / 50 / 1,000 / 100,000 distinct viewers, for both counters of
    uploads/viewers.py (Redis PFCOUNT, and the sketch in the database), and bytes per link.
 
@@ -36,10 +37,12 @@ import sys
 import tempfile
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import requests
 
+from bench import orders_bench
 from bench.orders_bench import (
     Gunicorn,
     check_prerequisites,
@@ -60,6 +63,7 @@ HUGE_BYTES = 200 * 1024 * 1024
 REFUSAL_GOAL_MB = 25
 RAW_RATIO_GOAL = 0.3
 RATIO_ROUNDS = 3
+SHARE_LINKS = 100  # opened in turn by wrk, so no one link's row is the bottleneck
 VIEWER_COUNTS = (10, 50, 1_000, 100_000)
 DATABASE_ADDS_UP_TO = 1_000
 CHUNK = 1024 * 1024
@@ -475,6 +479,38 @@ def print_memory(result: dict) -> None:
 # -- 3. Share-link opens -----------------------------------------------------------------------
 
 
+@contextmanager
+def wrk_script(path: Path):
+    """orders_bench.run_wrk, with `wrk -s <path>` (a Lua script choosing each request's path):
+    the same command, parsing and checks, one option more."""
+    real_run = subprocess.run
+
+    def run(command, *args, **kwargs):
+        if command and command[0] == "wrk":
+            command = [*command[:-1], "-s", str(path), command[-1]]
+        return real_run(command, *args, **kwargs)
+
+    orders_bench.subprocess.run = run
+    try:
+        yield
+    finally:
+        orders_bench.subprocess.run = real_run
+
+
+def rotating_script(path: Path, paths: list[str]) -> Path:
+    """A wrk Lua script that requests `paths` in turn (each thread from its own start)."""
+    listed = ", ".join(f'"{each}"' for each in paths)
+    path.write_text(
+        f"local paths = {{{listed}}}\n"
+        "local next_path = math.random(#paths)\n"
+        "request = function()\n"
+        "  next_path = next_path % #paths + 1\n"
+        '  return wrk.format("GET", paths[next_path])\n'
+        "end\n"
+    )
+    return path
+
+
 def measure_share(env, work: Path, alice, seconds: int) -> dict:
     from uploads.links import link_create
     from uploads.services import image_store
@@ -482,8 +518,11 @@ def measure_share(env, work: Path, alice, seconds: int) -> dict:
 
     image = image_store(owner=alice, file=io.BytesIO(samples.photo()), filename="shared.jpg")
     # No max_views: wrk's many thousand opens must all be real views, none a 410.
-    link = link_create(image=image, created_by=alice, max_views=None)
+    links = [link_create(image=image, created_by=alice, max_views=None) for _ in range(SHARE_LINKS)]
+    link = links[0]
     raw, page = f"/s/{link.token}/raw", f"/s/{link.token}"
+    script = rotating_script(work / "links.lua", [f"/s/{each.token}/raw" for each in links])
+    many = f"GET /s/<{SHARE_LINKS} tokens>/raw (302)"
     server = Gunicorn(env, work / "share-gunicorn.log")
     try:
         status, body = http_get(server.port, raw)
@@ -493,26 +532,34 @@ def measure_share(env, work: Path, alice, seconds: int) -> dict:
         print(f"\n[3] Share-link opens (2 sync gunicorn workers, wrk, {seconds} s runs)")
         for _ in range(RATIO_ROUNDS):
             bare = run_wrk(BARE, server.port, "/bench/bare", "", seconds)
-            opened = run_wrk("GET /s/<token>/raw (302)", server.port, raw, "", seconds)
-            rounds.append((bare, opened))
+            with wrk_script(script):
+                spread = run_wrk(many, server.port, raw, "", seconds)
+            hot = run_wrk("GET /s/<one token>/raw (302)", server.port, raw, "", seconds)
+            rounds.append((bare, spread, hot))
         page_status, _ = http_get(server.port, page)
         shown = None
         if page_status == 200:
-            shown = run_wrk("GET /s/<token> (page)", server.port, page, "", seconds)
+            shown = run_wrk("GET /s/<one token> (page)", server.port, page, "", seconds)
     finally:
         server.stop()
     link.refresh_from_db()
     parts = share_request_parts(link, raw)
-    ratios = [opened.requests_per_s / bare.requests_per_s for bare, opened in rounds]
+    ratios = [spread.requests_per_s / bare.requests_per_s for bare, spread, _ in rounds]
+    hot_ratios = [hot.requests_per_s / bare.requests_per_s for bare, _, hot in rounds]
     median_round = rounds[ratios.index(statistics.median(ratios))]
     return {
         "measured": True,
         "bare": vars(median_round[0]),
         "raw": vars(median_round[1]),
+        "raw_one_link": vars(median_round[2]),
         "page": vars(shown) if shown else None,
         "ratios": ratios,
         "ratio": statistics.median(ratios),
-        "views_counted": link.views,
+        "one_link_ratios": hot_ratios,
+        "one_link_ratio": statistics.median(hot_ratios),
+        "links": SHARE_LINKS,
+        "views_counted": sum(each.views for each in type(link).objects.filter(image=image)),
+        "links_opened": type(link).objects.filter(image=image, views__gt=0).count(),
         "goal": RAW_RATIO_GOAL,
         "in_process_ms": parts,
     }
@@ -582,11 +629,11 @@ def print_share(result: dict) -> None:
     if not result["measured"]:
         print(f"\n[3] Share-link opens: NOT MEASURED ({result['reason']})")
         return
-    print(f"  {'request':<30} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7}   (median round)")
-    for row in (result["bare"], result["raw"], result["page"]):
-        if row:
+    print(f"  {'request':<34} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7}   (median round)")
+    for key in ("bare", "raw", "raw_one_link", "page"):
+        if row := result[key]:
             print(
-                f"  {row['name']:<30} {row['requests_per_s']:>8,.0f} {row['p50_ms']:>7.2f} "
+                f"  {row['name']:<34} {row['requests_per_s']:>8,.0f} {row['p50_ms']:>7.2f} "
                 f"{row['p99_ms']:>7.2f}"
             )
     print("  in-process, ms per call (median):")
@@ -594,9 +641,15 @@ def print_share(result: dict) -> None:
         print(f"    {name:<42} {value:7.3f}")
     verdict = "met" if result["ratio"] >= RAW_RATIO_GOAL else "NOT met"
     print(
-        f"  raw / bare throughput: median {result['ratio']:.3f} of "
-        f"{', '.join(f'{r:.3f}' for r in result['ratios'])}; goal >= {RAW_RATIO_GOAL}: {verdict}"
-        f" ({result['views_counted']:,} views counted on the link)"
+        f"  raw / bare throughput, {result['links']} links in turn: median {result['ratio']:.3f} "
+        f"of {', '.join(f'{r:.3f}' for r in result['ratios'])}; goal >= {RAW_RATIO_GOAL}: "
+        f"{verdict}"
+    )
+    print(
+        f"  raw / bare throughput, one link (its row is every request's): median "
+        f"{result['one_link_ratio']:.3f} of "
+        f"{', '.join(f'{r:.3f}' for r in result['one_link_ratios'])} "
+        f"({result['views_counted']:,} views counted in all, on {result['links_opened']} links)"
     )
 
 
