@@ -42,6 +42,7 @@ test: install-dev node_modules/.installed
 bench: install-dev
 	$(PY) -m bench.oidc_bench
 	$(PY) -m bench.orders_bench $(BENCH_ARGS)
+	$(PY) -m bench.uploads_bench $(BENCH_ARGS)
 
 lint: install-dev
 	$(PY) -m ruff check .
