@@ -174,9 +174,11 @@ def _reencode(image: Image.Image, *, keep_metadata: bool) -> ProcessedImage:
     icc_profile = image.info.get("icc_profile")
     animated = getattr(image, "n_frames", 1) > 1 and stored_format in ("GIF", "WEBP")
     exif = image.getexif()
-    # Upright, and the orientation tag dropped; an animation keeps every frame (they carry no
-    # orientation).
-    picture = image if animated else ImageOps.exif_transpose(image)
+    # Upright, and the orientation tag dropped, in place: a full-size copy is ~50 MB a photo. An
+    # animation keeps every frame (they carry no orientation).
+    if not animated:
+        ImageOps.exif_transpose(image, in_place=True)
+    picture = image
     options = {}
     if icc_profile and stored_format != "GIF":
         options["icc_profile"] = icc_profile
@@ -191,10 +193,13 @@ def _reencode(image: Image.Image, *, keep_metadata: bool) -> ProcessedImage:
     original = io.BytesIO()
     picture.save(original, format=stored_format, **options)
     thumbnail = io.BytesIO()
-    small = picture.copy() if not animated else picture.convert("RGBA")
+    small = picture
+    if small.mode in ("1", "P", "PA"):  # palettes only resize by nearest neighbour
+        small = small.convert("RGBA")
+    if small.width > THUMBNAIL_SIZE[0] or small.height > THUMBNAIL_SIZE[1]:
+        small = ImageOps.contain(small, THUMBNAIL_SIZE)  # a new small image, no full-size copy
     if small.mode not in ("RGB", "RGBA", "L", "LA"):
-        small = small.convert("RGBA" if "transparency" in image.info else "RGB")
-    small.thumbnail(THUMBNAIL_SIZE)
+        small = small.convert("RGB")
     small.save(
         thumbnail,
         format="WEBP",
