@@ -886,11 +886,13 @@ def run_bench(*, quick: bool, seconds: int, parts=PARTS) -> dict:
 
 
 def _drop_keys(redis_url: str, prefix: str) -> None:
-    """The bench's cache and session keys, and the share links' viewer counts it made."""
+    """The bench's cache and session keys, and the share links' view and viewer counts."""
     import redis
 
+    from uploads.viewers import REDIS_PREFIX, REDIS_VIEWS_PREFIX
+
     client = redis.Redis.from_url(redis_url)
-    for pattern in (f"{prefix}:*", "portal:share-viewers:*"):
+    for pattern in (f"{prefix}:*", f"{REDIS_PREFIX}*", f"{REDIS_VIEWS_PREFIX}*"):
         keys = list(client.scan_iter(pattern, count=1000))
         if keys:
             client.delete(*keys)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
-from uploads import links, services, signing
+from uploads import links, services, signing, viewers
 from uploads.models import Image, PendingUpload, ShareLink
 from uploads.processing import megabytes
 from uploads.selectors import images_visible_to, links_visible_to
@@ -93,7 +93,7 @@ class ShareLinkAdmin(ReadOnlyFieldsMixin, admin.ModelAdmin):
         "image",
         "created_by",
         "state",
-        "views",
+        "views_counted",
         "max_views",
         "expires",
         "created",
@@ -112,7 +112,7 @@ class ShareLinkAdmin(ReadOnlyFieldsMixin, admin.ModelAdmin):
         "created",
         "expires",
         "max_views",
-        "views",
+        "views_counted",
         "has_password",
         "download",
         "revoked",
@@ -131,7 +131,13 @@ class ShareLinkAdmin(ReadOnlyFieldsMixin, admin.ModelAdmin):
 
     @admin.display(description="State")
     def state(self, link):
+        viewers.load_views([link])  # with Redis, the count lives there
         return link.state()
+
+    @admin.display(description="Views")
+    def views_counted(self, link):
+        viewers.load_views([link])
+        return link.views
 
     @admin.display(description="Password", boolean=True)
     def has_password(self, link):

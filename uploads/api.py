@@ -40,7 +40,7 @@ from uploads.selectors import (
     image_get_visible,
     images_page,
     link_get_visible,
-    links_visible_to,
+    links_of_image,
     pending_upload_get,
 )
 from uploads.serializers import (
@@ -405,7 +405,7 @@ def image_links(request, image_id: str):
         response = JsonResponse(link_to_dict(link, request=request), status=201)
         response["Location"] = request.build_absolute_uri(reverse("api_link", args=[link.token]))
         return response
-    links = links_visible_to(request.user).filter(image=image).order_by("-created", "-id")
+    links = links_of_image(user=request.user, image=image)
     return JsonResponse({"results": [link_to_dict(link, request=request) for link in links]})
 
 

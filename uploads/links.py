@@ -1,8 +1,8 @@
 """Share links: making, changing and revoking them, and counting who opens them.
 
 A link always expires (at most SHARE_MAX_SECONDS from now; 1 day unless chosen). A view is
-counted with one conditional UPDATE, so max views is exact under concurrent opens: the last
-allowed view shows the image, the next one finds the link used up.
+counted atomically with the max-views rule (uploads/viewers.py), so max views is exact under
+concurrent opens: the last allowed view shows the image, the next one finds the link used up.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
 from django.core.cache import cache
-from django.db.models import F, Q
 from django.utils import timezone
 
 from uploads import viewers
@@ -183,21 +182,10 @@ def password_try_failed(link: ShareLink) -> None:
 
 
 def link_count_view(link: ShareLink, *, viewer: str | None) -> bool:
-    """Count one view if the link still opens; False when it is revoked, expired or used up.
+    """Count one view if the link still opens; False when it is revoked, expired or used up
+    (exactly, also under concurrent opens: see uploads/viewers.py).
 
     `viewer` is the keyed viewer hash (viewers.viewer_id), or None for a view that counts
     toward the total but not toward distinct viewers.
     """
-    now = timezone.now()
-    opened = (
-        ShareLink.objects.filter(pk=link.pk, revoked__isnull=True, expires__gt=now)
-        .filter(Q(max_views__isnull=True) | Q(views__lt=F("max_views")))
-        .update(views=F("views") + 1)
-    )
-    if not opened:
-        link.refresh_from_db(fields=["views", "revoked", "expires", "max_views"])
-        return False
-    link.views += 1
-    if viewer is not None:
-        viewers.add(link, viewer)
-    return True
+    return viewers.count_view(link, viewer)

@@ -14,6 +14,7 @@ from django.db.models import Q, QuerySet
 
 from accounts.roles import ADMIN, USER, has_role
 from portal.cursors import decode_cursor, encode_cursor
+from uploads import viewers
 from uploads.models import Image, PendingUpload, ShareLink
 
 PAGE_SIZE = 24
@@ -70,14 +71,27 @@ def links_visible_to(user) -> QuerySet[ShareLink]:
 def link_get_visible(*, user, token: str) -> ShareLink | None:
     if not _could_be_token(token):
         return None
-    return links_visible_to(user).select_related("image").filter(token=token).first()
+    return _with_views(links_visible_to(user).select_related("image").filter(token=token).first())
+
+
+def _with_views(link: ShareLink | None) -> ShareLink | None:
+    if link is not None:
+        viewers.load_views([link])
+    return link
+
+
+def links_of_image(*, user, image: Image) -> list[ShareLink]:
+    """The image's links this user may see, newest first, with their view counts."""
+    links = list(links_visible_to(user).filter(image=image).order_by("-created", "-id"))
+    viewers.load_views(links)
+    return links
 
 
 def link_get_public(token: str) -> ShareLink | None:
     """A link by its token, for anyone holding it (the public /s/<token> pages)."""
     if not _could_be_token(token):
         return None
-    return ShareLink.objects.select_related("image").filter(token=token).first()
+    return _with_views(ShareLink.objects.select_related("image").filter(token=token).first())
 
 
 @dataclass(frozen=True)

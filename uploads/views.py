@@ -22,7 +22,13 @@ from portal.cursors import BadCursor
 from uploads import links, s3, services, signing, viewers
 from uploads.forms import LinkCreateForm, LinkEditForm, expiry_choices
 from uploads.processing import ALLOWED_NAMES, ImageRefused, megabytes
-from uploads.selectors import image_get_visible, images_page, images_visible_to, link_get_visible
+from uploads.selectors import (
+    image_get_visible,
+    images_page,
+    images_visible_to,
+    link_get_visible,
+    links_of_image,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -165,7 +171,7 @@ def _visible_link_or_404(request, token):
 
 def _link_rows(request, image) -> list[dict]:
     now = timezone.now()
-    image_links = list(image.links.order_by("-created", "-id"))
+    image_links = links_of_image(user=request.user, image=image)
     distinct = viewers.counts(image_links)
     return [
         {

@@ -21,8 +21,9 @@ from uploads.tests import samples
 def _forget_viewer_counts():
     if settings.REDIS_URL:
         client = viewers._redis(settings.REDIS_URL)
-        for key in client.scan_iter(f"{viewers.REDIS_PREFIX}*"):
-            client.delete(key)
+        for prefix in (viewers.REDIS_PREFIX, viewers.REDIS_VIEWS_PREFIX):
+            for key in client.scan_iter(f"{prefix}*"):
+                client.delete(key)
 
 
 @pytest.fixture(autouse=True)
@@ -62,3 +63,10 @@ def holdings() -> Holdings:
         pending=PendingUpload.objects.count(),
         links=ShareLink.objects.count(),
     )
+
+
+def views_of(link: ShareLink) -> int:
+    """The link's view count where it is kept (with REDIS_URL, in Redis)."""
+    fresh = ShareLink.objects.get(pk=link.pk)
+    viewers.load_views([fresh])
+    return fresh.views

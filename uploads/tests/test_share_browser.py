@@ -20,6 +20,7 @@ from config.tests.test_accessibility import (  # noqa: F401 - axe_js is a fixtur
 from uploads.links import link_create, link_revoke
 from uploads.models import ShareLink
 from uploads.tests import samples
+from uploads.tests.conftest import views_of
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -86,7 +87,7 @@ def test_an_anonymous_visitor_sees_the_image_then_the_gone_page(
     expect(visitor.locator("main img")).to_have_count(0)
     problems += check_at_both_widths(visitor, axe_js, screenshot, "gone-revoked")
     assert not problems, "axe-core found violations:\n" + "\n".join(problems)
-    assert ShareLink.objects.get(pk=link.pk).views == 1
+    assert views_of(link) == 1
 
 
 def test_a_download_link_offers_the_download(
@@ -148,7 +149,7 @@ def test_the_password_flow_by_keyboard(
     # The raw link now opens too, with the cookie the form set (scoped to this link).
     raw = visitor.request.get(address(live_server, link, "share_raw"), max_redirects=0)
     assert raw.status == 302
-    assert ShareLink.objects.get(pk=link.pk).views == 2
+    assert views_of(link) == 2
     assert not problems, "axe-core found violations:\n" + "\n".join(problems)
 
 

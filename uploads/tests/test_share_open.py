@@ -23,6 +23,7 @@ from uploads.links import Expiry, link_create, link_revoke, link_update
 from uploads.models import ShareLink
 from uploads.share_views import UNLOCK_COOKIE
 from uploads.tests import samples
+from uploads.tests.conftest import views_of
 from uploads.tests.test_viewers import STATED_ERROR
 
 TITLE = "Harbour at dusk"
@@ -78,10 +79,6 @@ def page_of(link) -> str:
 
 def raw_of(link) -> str:
     return reverse("share_raw", args=[link.token])
-
-
-def views_of(link) -> int:
-    return ShareLink.objects.values_list("views", flat=True).get(pk=link.pk)
 
 
 def embedded_url(response) -> str:

@@ -9,6 +9,7 @@ from django.test import RequestFactory
 
 from uploads import hll, viewers
 from uploads.links import link_count_view, link_create
+from uploads.tests.conftest import views_of
 
 # The sketch's standard error is 1.6%; three of them bound nearly every estimate.
 STATED_ERROR = 0.05
@@ -86,7 +87,53 @@ def test_views_from_distinct_viewers_are_counted(counter, alice, store_image):
             request = factory.get("/", REMOTE_ADDR=f"198.51.100.{number}", HTTP_USER_AGENT="UA")
             assert link_count_view(link, viewer=viewers.viewer_id(request))
 
-    link.refresh_from_db()
-    assert link.views == 100
+    assert views_of(link) == 100
     assert abs(viewers.count(link) - 50) <= 5
     assert viewers.counts([link]) == {link.pk: viewers.count(link)}
+
+
+def test_max_views_holds_when_many_open_at_once_in_redis(settings, alice, store_image):
+    import copy
+    from threading import Barrier, Thread
+
+    client = redis.Redis.from_url(REDIS_TEST_URL)
+    try:
+        client.flushdb()
+    except redis.ConnectionError:
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    settings.REDIS_URL = REDIS_TEST_URL
+    link = link_create(image=store_image(alice), created_by=alice, max_views=5)
+    start, results = Barrier(12), []
+
+    def open_once():
+        start.wait()
+        results.append(link_count_view(copy.copy(link), viewer=None))
+
+    threads = [Thread(target=open_once) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert results.count(True) == 5
+    assert views_of(link) == 5
+    client.flushdb()
+
+
+def test_turning_redis_on_keeps_the_counts(settings, alice, store_image):
+    client = redis.Redis.from_url(REDIS_TEST_URL)
+    try:
+        client.flushdb()
+    except redis.ConnectionError:
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    settings.REDIS_URL = ""
+    link = link_create(image=store_image(alice), created_by=alice, max_views=3)
+    assert link_count_view(link, viewer=None)
+    assert link_count_view(link, viewer=None)
+
+    settings.REDIS_URL = REDIS_TEST_URL
+    counted = [link_count_view(link, viewer=None) for _ in range(2)]
+
+    assert counted == [True, False]  # 2 views from the database, 1 more in Redis: 3
+    assert views_of(link) == 3
+    client.flushdb()
