@@ -88,10 +88,14 @@ def links_of_image(*, user, image: Image) -> list[ShareLink]:
 
 
 def link_get_public(token: str) -> ShareLink | None:
-    """A link by its token, for anyone holding it (the public /s/<token> pages)."""
+    """A link by its token, for anyone holding it (the public /s/<token> pages). With Redis,
+    its `views` is the database's until viewers.load_views or a counted view sets it."""
     if not _could_be_token(token):
         return None
-    return _with_views(ShareLink.objects.select_related("image").filter(token=token).first())
+    try:
+        return ShareLink.objects.select_related("image").get(token=token)
+    except ShareLink.DoesNotExist:
+        return None
 
 
 @dataclass(frozen=True)

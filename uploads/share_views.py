@@ -68,13 +68,23 @@ def _gone(request, state: str):
     return render(request, "uploads/share_gone.html", {"state": state}, status=410)
 
 
-def _refusal(request, link):
+def _refusal(request, link, *, counting: bool):
     """The answer for a link that doesn't open (unknown: 404; revoked, expired or used up:
-    410), or None for one that does."""
+    410), or None for one that does. When this request will count a view, the count itself
+    says "used up" (atomically); otherwise the count is read first."""
     if link is None:
         return _not_found(request)
+    if not counting:
+        viewers.load_views([link])
     state = link.state()
     return _gone(request, state) if state != "open" else None
+
+
+def _will_count(request, link) -> bool:
+    """A GET by a person (not a preview bot) who may see the image (password given)."""
+    if link is None or not _counts_as_view(request):
+        return False
+    return not link.has_password or _unlocked(request, link)
 
 
 def _password_form(request, link, *, wrong: str = "", status: int = 200):
@@ -134,13 +144,14 @@ def _unlock(request, link):
 def share_open(request, token: str):
     """The shared image on a small page; a password form first for a link that has one."""
     link = link_get_public(token)
-    if (refused := _refusal(request, link)) is not None:
+    counting = _will_count(request, link)
+    if (refused := _refusal(request, link, counting=counting)) is not None:
         return refused
     if request.method == "POST":
         return _unlock(request, link)
     if link.has_password and not _unlocked(request, link):
         return _password_form(request, link)
-    if not _counts_as_view(request):
+    if not counting:
         return _page(request, link, image_url=None)
     if not links.link_count_view(link, viewer=viewers.viewer_id(request)):
         return _gone(request, link.state())  # used up by someone else a moment ago
@@ -152,13 +163,13 @@ def share_open(request, token: str):
 def share_raw(request, token: str):
     """302 to a presigned URL that lives SHARE_REDIRECT_SECONDS (a download for download links)."""
     link = link_get_public(token)
-    if (refused := _refusal(request, link)) is not None:
+    counting = _will_count(request, link)
+    if (refused := _refusal(request, link, counting=counting)) is not None:
         return refused
     page = reverse("share_open", args=[link.token])
-    if link.has_password and not _unlocked(request, link):
-        return HttpResponseRedirect(page)
-    if not _counts_as_view(request):
-        # Same status, but to the page: a signed URL handed out uncounted would dodge max views.
+    if not counting:
+        # To the page (the password form, or the title for a bot): a signed URL handed out
+        # uncounted would dodge max views.
         return HttpResponseRedirect(page)
     if not links.link_count_view(link, viewer=viewers.viewer_id(request)):
         return _gone(request, link.state())
