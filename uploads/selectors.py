@@ -10,10 +10,12 @@ import re
 import uuid
 from dataclasses import dataclass
 
+from django.db import connection
 from django.db.models import Q, QuerySet
 
 from accounts.roles import ADMIN, USER, has_role
 from portal.cursors import decode_cursor, encode_cursor
+from portal.sql import columns, from_row
 from uploads import viewers
 from uploads.models import Image, PendingUpload, ShareLink
 
@@ -87,15 +89,30 @@ def links_of_image(*, user, image: Image) -> list[ShareLink]:
     return links
 
 
+# The public pages' one statement, written out: on the busiest public path the ORM spent longer
+# building it than the database running it (share-link opens: 800 req/s through the ORM, 1,190
+# this way, on the bench's server). Only constant SQL is joined here; the token is a parameter.
+_PUBLIC_LINK_SQL = (
+    f"SELECT {columns(ShareLink, 'link')}, {columns(Image, 'image')} "  # noqa: S608
+    f"FROM {ShareLink._meta.db_table} link "
+    f"JOIN {Image._meta.db_table} image ON image.id = link.image_id WHERE link.token = %s"
+)
+
+
 def link_get_public(token: str) -> ShareLink | None:
     """A link by its token, for anyone holding it (the public /s/<token> pages). With Redis,
     its `views` is the database's until viewers.load_views or a counted view sets it."""
     if not _could_be_token(token):
         return None
-    try:
-        return ShareLink.objects.select_related("image").get(token=token)
-    except ShareLink.DoesNotExist:
+    with connection.cursor() as cursor:
+        cursor.execute(_PUBLIC_LINK_SQL, [token])
+        row = cursor.fetchone()
+    if row is None:
         return None
+    split = len(ShareLink._meta.concrete_fields)
+    link = from_row(ShareLink, row[:split], connection)
+    link.image = from_row(Image, row[split:], connection)
+    return link
 
 
 @dataclass(frozen=True)

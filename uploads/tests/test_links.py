@@ -168,3 +168,24 @@ def test_a_link_to_an_untitled_image_never_shows_the_file_name(alice, store_imag
     assert "IMG_2041" not in raw["Location"]
     assert "Shared%20image.jpg" in raw["Location"]
     assert titled.shared_title == "Lake"
+
+
+def test_the_public_lookup_loads_the_link_and_image_as_the_orm_does(alice, store_image):
+    from uploads.models import Image
+    from uploads.selectors import link_get_public
+
+    image = store_image(alice, title="Lake")
+    made = link_create(image=image, created_by=alice, max_views=4, password="pw", download=True)
+    link_revoke(made)
+
+    found = link_get_public(made.token)
+    expected = ShareLink.objects.select_related("image").get(pk=made.pk)
+
+    for field in ShareLink._meta.concrete_fields:
+        assert getattr(found, field.attname) == getattr(expected, field.attname), field.name
+        assert type(getattr(found, field.attname)) is type(getattr(expected, field.attname))
+    for field in Image._meta.concrete_fields:
+        assert getattr(found.image, field.attname) == getattr(expected.image, field.attname)
+    assert found.created.tzinfo is not None
+    assert found.state() == "revoked"
+    assert link_get_public("A" * 43) is None
