@@ -25,6 +25,10 @@ THUMBNAIL_TYPE = "image/webp"
 # Process-local URLs, for the current window only (emptied when the window moves on).
 _window_urls: dict[tuple[str, str], str] = {}
 _current_window = [-1]
+# Share URLs of the current reuse window, by (key, download name, download or not).
+SHARE_URL_REUSE_PART = 6
+_share_urls: dict[tuple[str, str, bool], str] = {}
+_current_share_window = [-1]
 
 
 def _parameters(*, content_type: str, filename: str, download: bool, max_age: int) -> dict:
@@ -117,11 +121,33 @@ def shared_filename(image: Image) -> str:
 
 
 def share_url(image: Image, *, download: bool) -> str:
-    """A short-lived URL for a share link's viewer (SHARE_REDIRECT_SECONDS)."""
+    """A URL for a share link's viewer that lives at most SHARE_REDIRECT_SECONDS from now.
+
+    It is signed for SHARE_REDIRECT_SECONDS and reused for the first sixth of that (10 s of
+    60): a popular link's viewers share one signature, and every URL handed out still dies
+    within SHARE_REDIRECT_SECONDS, so a revoke or an expiry takes effect as promised.
+    """
+    seconds = settings.SHARE_REDIRECT_SECONDS
+    filename = shared_filename(image)
+    reuse_seconds = seconds // SHARE_URL_REUSE_PART
+    if not reuse_seconds:
+        return _sign_share(image, filename=filename, download=download, seconds=seconds)
+    window = int(time.time() // reuse_seconds)
+    if window != _current_share_window[0]:
+        _share_urls.clear()
+        _current_share_window[0] = window
+    found = _share_urls.get((image.key, filename, download))
+    if found is None:
+        found = _sign_share(image, filename=filename, download=download, seconds=seconds)
+        _share_urls[(image.key, filename, download)] = found
+    return found
+
+
+def _sign_share(image: Image, *, filename: str, download: bool, seconds: int) -> str:
     return sign(
         image.key,
         content_type=image.content_type,
-        filename=shared_filename(image),
+        filename=filename,
         download=download,
-        seconds=settings.SHARE_REDIRECT_SECONDS,
+        seconds=seconds,
     )

@@ -189,3 +189,32 @@ def test_the_public_lookup_loads_the_link_and_image_as_the_orm_does(alice, store
     assert found.created.tzinfo is not None
     assert found.state() == "revoked"
     assert link_get_public("A" * 43) is None
+
+
+def test_a_share_url_is_reused_briefly_and_never_lives_past_the_redirect_lifetime(
+    alice, store_image
+):
+    from datetime import datetime
+    from unittest import mock
+    from urllib.parse import parse_qs, urlsplit
+
+    from uploads import signing
+
+    image = store_image(alice)
+    first = signing.share_url(image, download=False)
+    assert signing.share_url(image, download=False) == first  # a popular link: one signature
+    assert signing.share_url(image, download=True) != first
+
+    query = parse_qs(urlsplit(first).query)
+    signed = datetime.strptime(query["X-Amz-Date"][0], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    assert query["X-Amz-Expires"] == ["60"]
+    assert timezone.now() - signed < timedelta(seconds=60 // signing.SHARE_URL_REUSE_PART + 1)
+
+    later = signing.time.time() + 60 // signing.SHARE_URL_REUSE_PART
+    with (
+        mock.patch.object(signing.time, "time", return_value=later),
+        mock.patch.object(signing, "_sign_share", wraps=signing._sign_share) as signer,
+    ):
+        signing.share_url(image, download=False)
+        signing.share_url(image, download=False)
+    assert signer.call_count == 1  # the next window signs anew, once
