@@ -14,6 +14,7 @@ from accounts.models import User, display_name
 from accounts.roles import ADMIN, USER, has_role
 from orders.models import Order, OrderLine, Product
 from portal.cursors import decode_cursor, encode_cursor
+from portal.sql import field_converters
 from portal.text import is_storable
 
 PAGE_SIZE = 25
@@ -155,9 +156,7 @@ def _converters(connection) -> list:
     if found is None:
         found = []
         for index, name in _CONVERTED.items():
-            column = Order._meta.get_field(name).get_col("o")
-            functions = connection.ops.get_db_converters(column)
-            functions += column.get_db_converters(connection)
+            column, functions = field_converters(Order._meta.get_field(name), "o", connection)
             if functions:
                 found.append((index, column, functions))
         _converters_by_vendor[connection.vendor] = found

@@ -18,15 +18,18 @@ def columns(model: type[models.Model], alias: str) -> str:
     return ", ".join(f"{alias}.{field.column}" for field in model._meta.concrete_fields)
 
 
+def field_converters(field: models.Field, alias: str, connection) -> tuple:
+    """(the column, Django's functions that turn its raw database value into the field's)."""
+    column = field.get_col(alias)
+    return column, connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+
+
 def _converters(model: type[models.Model], connection) -> list:
     key = (model, connection.vendor)
     found = _converters_by_model.get(key)
     if found is None:
-        found = []
-        for field in model._meta.concrete_fields:
-            column = field.get_col(model._meta.db_table)
-            functions = connection.ops.get_db_converters(column)
-            found.append((column, functions + column.get_db_converters(connection)))
+        table = model._meta.db_table
+        found = [field_converters(f, table, connection) for f in model._meta.concrete_fields]
         _converters_by_model[key] = found
     return found
 
