@@ -577,6 +577,16 @@ def test_deleting_an_image_removes_its_objects_and_links(client, alice, alice_im
     assert "Deleted “Beach at dawn”." in text_of(client.get(response["Location"]))
 
 
+def test_delete_all_speaks_of_one_image_as_one(client, alice, store_image):
+    store_image(alice)
+    client.force_login(alice)
+
+    text = text_of(client.get(reverse("images_delete_all")))
+
+    assert "This deletes your one image (" in text
+    assert "every share link to it." in text
+
+
 def test_delete_all_says_what_goes_and_removes_only_mine(client, alice, bob, store_image):
     store_image(alice)
     store_image(alice, samples.plain("PNG"), filename="b.png")
