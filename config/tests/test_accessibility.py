@@ -51,7 +51,7 @@ def pages_for(who: str, order_number: str) -> list[PortalPage]:
     """The pages this visitor can reach, in an order that keeps them signed in to the end."""
     pages = [
         PortalPage("home", "/", 200, "Your orders and images"),
-        PortalPage("api-guide", "/api/", 200, "Orders API"),
+        PortalPage("api-guide", "/api/", 200, "Orders and images API"),
         PortalPage("not-found", "/no-such-page/", 404, "We can't find that page"),
         PortalPage("server-error", "/boom/", 500, "Something went wrong"),
     ]

@@ -68,7 +68,7 @@ def test_alice_places_and_cancels_an_order_and_admin_marks_another_paid(
 
     page.set_viewport_size({"width": 1280, "height": 800})
     page.goto(live_server.url + "/api/")
-    expect(page.get_by_role("heading", name="Orders API")).to_be_visible()
+    expect(page.get_by_role("heading", name="Orders and images API")).to_be_visible()
     screenshot(page, "api-docs")
 
     admin_context = browser.new_context(viewport={"width": 1280, "height": 800})

@@ -71,7 +71,7 @@ def test_two_images_at_once_a_link_opened_by_a_stranger_then_revoked(
     expect(page.get_by_text("You have no images yet.")).to_be_visible()
     checks.check(page, "gallery-empty")
 
-    page.locator(".empty-state").get_by_role("link", name="Upload images").click()
+    page.locator(".empty-state").get_by_role("link", name="Upload your first images").click()
     expect(page.get_by_role("heading", level=1, name="Upload images")).to_be_visible()
     expect(page.get_by_label("Keep camera data (location, camera model)")).not_to_be_checked()
     checks.check(page, "upload")
