@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +51,25 @@ class LocalStack:
             **overrides,
         }
         return boto3.client("s3", **options)
+
+
+@pytest.fixture(scope="session")
+def live_server(live_server):
+    """pytest-django's live server, answering one request at a time on SQLite. Its threads
+    all share the test's in-memory database connection, whose cursors break when two requests
+    use it at once (the browser's two parallel uploads did: IndexError in Django's row
+    converters). Production processes each have their own connection; S3 uploads stay
+    parallel, since they go to S3."""
+    if django_settings.DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+        server = live_server.thread.httpd
+        app, lock = server.get_app(), threading.Lock()
+
+        def one_at_a_time(environ, start_response):
+            with lock:
+                return app(environ, start_response)
+
+        server.set_app(one_at_a_time)
+    return live_server
 
 
 @pytest.fixture(scope="session")
