@@ -29,7 +29,7 @@ from portal.api import (
     parse_limit,
     read_json_object,
 )
-from uploads import services
+from uploads import services, viewers
 from uploads.links import Expiry, LinkGone, LinkRejected, link_create, link_revoke, link_update
 from uploads.models import Image, PendingUpload, ShareLink
 from uploads.processing import BadImage, ImageRefused, TooLarge, megabytes
@@ -406,7 +406,11 @@ def image_links(request, image_id: str):
         response["Location"] = request.build_absolute_uri(reverse("api_link", args=[link.token]))
         return response
     links = links_of_image(user=request.user, image=image)
-    return JsonResponse({"results": [link_to_dict(link, request=request) for link in links]})
+    distinct = viewers.counts(links)  # one round trip for the page, not one per link
+    results = [
+        link_to_dict(link, request=request, distinct_viewers=distinct[link.pk]) for link in links
+    ]
+    return JsonResponse({"results": results})
 
 
 @api_endpoint("GET", "PATCH", "DELETE", **ENDPOINT)

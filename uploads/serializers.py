@@ -57,7 +57,7 @@ def upload_to_dict(upload: PendingUpload, post: dict) -> dict:
     }
 
 
-def link_to_dict(link: ShareLink, *, request) -> dict:
+def link_to_dict(link: ShareLink, *, request, distinct_viewers: int | None = None) -> dict:
     """One share link; `url` is absolute, for the request's host."""
     return {
         "token": link.token,
@@ -67,7 +67,7 @@ def link_to_dict(link: ShareLink, *, request) -> dict:
         "expires": utc_timestamp(link.expires),
         "max_views": link.max_views,
         "views": link.views,
-        "distinct_viewers": viewers.count(link),
+        "distinct_viewers": viewers.count(link) if distinct_viewers is None else distinct_viewers,
         "revoked": link.revoked is not None,
         "has_password": link.has_password,
         "download": link.download,
