@@ -48,6 +48,13 @@ def _local_default(value):
 SECRET_KEY = env.str("SECRET_KEY", default=_local_default("local-development-only-not-secret"))
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# How many proxies (load balancers) stand in front of the app. 0: X-Forwarded-For and
+# X-Forwarded-Proto are ignored, REMOTE_ADDR is the client. 1 or more: X-Forwarded-Proto says
+# whether the client used HTTPS, and the client IP is that many hops from X-Forwarded-For's right
+# (portal/client_ip.py).
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+if TRUSTED_PROXY_COUNT > 0:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 INSTALLED_APPS = [
     "config.apps.PortalAdminConfig",

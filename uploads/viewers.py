@@ -24,6 +24,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
+from portal.client_ip import client_ip
 from uploads import hll
 from uploads.models import ShareLink
 
@@ -50,7 +51,7 @@ return views
 
 def viewer_id(request) -> str:
     """The keyed hash of who is asking: client IP and User-Agent."""
-    ip = request.META.get("REMOTE_ADDR", "")
+    ip = client_ip(request)
     agent = request.headers.get("User-Agent", "")
     return salted_hmac("uploads.viewers", f"{ip}\n{agent}", algorithm="sha256").hexdigest()
 
