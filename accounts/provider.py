@@ -173,9 +173,9 @@ def userinfo_response(access_token: str) -> requests.Response:
     )
 
 
-def _get_json(kind: str, url: str) -> dict[str, Any]:
+def _get_json(kind: str, url: str, **kw: Any) -> dict[str, Any]:
     """GET a JSON document that must come back with HTTP 200."""
-    response = provider_request(kind, "GET", url, headers={"Accept": "application/json"})
+    response = provider_request(kind, "GET", url, headers={"Accept": "application/json"}, **kw)
     if response.status_code != 200:
         raise ProviderError(
             f"the provider answered the {kind} request with HTTP {response.status_code}"
@@ -183,9 +183,10 @@ def _get_json(kind: str, url: str) -> dict[str, Any]:
     return response.json()
 
 
-def _fetch_discovery(issuer: str) -> dict[str, Any]:
+def _fetch_discovery(issuer: str, **kw: Any) -> dict[str, Any]:
     """Fetch the discovery document and check that it belongs to our issuer."""
-    document = _get_json("discovery", issuer.rstrip("/") + "/.well-known/openid-configuration")
+    url = issuer.rstrip("/") + "/.well-known/openid-configuration"
+    document = _get_json("discovery", url, **kw)
     if document.get("issuer") != issuer:
         raise ProviderError(
             f"the provider's discovery document names issuer {document.get('issuer')!r}, "
@@ -226,6 +227,16 @@ def _discovered() -> dict[str, Any]:
     issuer = configured_issuer()
     with _discovery_lock:
         return _refresh(_discovery, issuer, lambda: _fetch_discovery(issuer), "discovery")
+
+
+def discovery_check(*, timeout: float) -> None:
+    """Fetch the discovery document now, giving up after `timeout` seconds (the readiness
+    probe's check, which caches its own answer); a good answer also refreshes this process's
+    copy. Raises ProviderError."""
+    issuer = configured_issuer()
+    document = _fetch_discovery(issuer, timeout=timeout)
+    with _discovery_lock:
+        _discovery[issuer] = _Cached(value=document, fetched_at=_clock())
 
 
 def get_provider_metadata() -> dict[str, Any]:

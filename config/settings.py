@@ -71,6 +71,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: /healthz and /readyz are answered before host checks, redirects and sessions.
+    "config.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -211,6 +213,17 @@ IMAGE_URL_WINDOW_SECONDS = env.int("IMAGE_URL_WINDOW_SECONDS", default=300)
 # Share links: the longest expiry, and the life of the S3 URL that /s/<token>/raw redirects to.
 SHARE_MAX_SECONDS = env.int("SHARE_MAX_SECONDS", default=7 * 24 * 3600)
 SHARE_REDIRECT_SECONDS = env.int("SHARE_REDIRECT_SECONDS", default=60)
+
+# Scheduled work (README "Scheduled work"): `manage.py share_links_purge` deletes share links
+# this many days after they expired or were revoked (until then their owners still see them).
+SHARE_RETENTION_DAYS = env.int("SHARE_RETENTION_DAYS", default=30)
+
+# Health probes (config/health.py). /readyz gives each call to Redis, S3 and the provider this
+# long, with no retries; S3's and the provider's answers are reused for a few seconds per
+# process, so probes don't hammer them.
+READYZ_TIMEOUT_SECONDS = env.float("READYZ_TIMEOUT_SECONDS", default=1.0)
+READYZ_STORAGE_CACHE_SECONDS = env.int("READYZ_STORAGE_CACHE_SECONDS", default=10)
+READYZ_PROVIDER_CACHE_SECONDS = env.int("READYZ_PROVIDER_CACHE_SECONDS", default=30)
 
 
 def s3_storage_options(*, bucket, endpoint_url, region, access_key, secret_key):

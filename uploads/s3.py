@@ -59,13 +59,27 @@ def s3_client():
     )
 
 
+def probe_client(*, timeout: float):
+    """A client for health probes: short connect and read timeouts and no retries, so a probe
+    answers within about `timeout` even when S3 hangs."""
+    return _client(
+        endpoint_url=settings.S3_ENDPOINT_URL,
+        region=settings.S3_REGION,
+        access_key=settings.AWS_ACCESS_KEY_ID,
+        secret_key=settings.AWS_SECRET_ACCESS_KEY,
+        timeout=timeout,
+    )
+
+
 @cache
-def _client(*, endpoint_url, region, access_key, secret_key):
-    options = {
-        "region_name": region,
-        # Some S3-compatible servers reject boto3's default checksum headers (FIELD-NOTES).
-        "config": Config(signature_version="s3v4", request_checksum_calculation="when_required"),
-    }
+def _client(*, endpoint_url, region, access_key, secret_key, timeout=None):
+    # Some S3-compatible servers reject boto3's default checksum headers (FIELD-NOTES).
+    config = Config(signature_version="s3v4", request_checksum_calculation="when_required")
+    if timeout is not None:
+        config = config.merge(
+            Config(connect_timeout=timeout, read_timeout=timeout, retries={"total_max_attempts": 1})
+        )
+    options = {"region_name": region, "config": config}
     if endpoint_url:
         options["endpoint_url"] = endpoint_url
     if access_key:  # without keys boto3 uses its usual chain (instance role, profile, ...)
@@ -92,6 +106,22 @@ def bucket_exists(*, bucket: str) -> bool:
     except BotoCoreError as error:
         raise S3Error(f"S3 not reachable ({error}): check S3_ENDPOINT_URL") from error
     return True
+
+
+def bucket_answers(*, bucket: str, timeout: float) -> None:
+    """HeadBucket through the probe client (reads nothing, writes nothing); raises S3Error with
+    a short reason that names the failure but no address or key."""
+    try:
+        probe_client(timeout=timeout).head_bucket(Bucket=bucket)
+    except ClientError as error:
+        code = _code(error)
+        if code in ("404", "NoSuchBucket"):
+            raise S3Error(f"bucket not found ({code})") from error
+        if code in ("403", "AccessDenied"):
+            raise S3Error(f"access denied ({code})") from error
+        raise S3Error(f"S3 refused HeadBucket ({code or type(error).__name__})") from error
+    except BotoCoreError as error:
+        raise S3Error(f"S3 not reachable ({type(error).__name__})") from error
 
 
 def check_write_and_delete(*, bucket: str) -> None:
