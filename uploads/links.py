@@ -14,8 +14,10 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
 from django.core.cache import cache
+from django.db.models import Q
 from django.utils import timezone
 
+from portal.purge import BATCH_SIZE, delete_in_batches
 from uploads import viewers
 from uploads.models import Image, ShareLink
 
@@ -189,3 +191,13 @@ def link_count_view(link: ShareLink, *, viewer: str | None) -> bool:
     toward the total but not toward distinct viewers.
     """
     return viewers.count_view(link, viewer)
+
+
+def links_purge(*, now=None, batch_size: int = BATCH_SIZE) -> int:
+    """Delete share links that expired or were revoked more than SHARE_RETENTION_DAYS ago, and
+    their view counts in Redis; answers how many. Safe to run on several machines at once."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.SHARE_RETENTION_DAYS)
+    ended = ShareLink.objects.filter(Q(expires__lt=cutoff) | Q(revoked__lt=cutoff))
+    return delete_in_batches(
+        ended.only("pk", "token"), batch_size=batch_size, after_batch=viewers.forget
+    )

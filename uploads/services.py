@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.http import content_disposition_header
 
 from accounts.models import User
+from portal.purge import delete_in_batches
 from uploads import s3
 from uploads.models import Image, PendingUpload
 from uploads.processing import (
@@ -207,6 +208,8 @@ def uploads_cleanup(*, now=None) -> tuple[int, int]:
     """Remove direct uploads never completed: incoming/ objects and pending rows older than a
     day. Answers (objects removed, rows removed)."""
     cutoff = (now or timezone.now()) - STALE_UPLOAD_AGE
+    # Safe to run on several machines at once: deleting a key twice is no error in S3, and
+    # the rows go in batches that a second runner skips (portal/purge.py).
     objects = s3.delete_keys(list(s3.keys_under(s3.INCOMING_PREFIX, older_than=cutoff)))
-    rows, _ = PendingUpload.objects.filter(created__lt=cutoff).delete()
+    rows = delete_in_batches(PendingUpload.objects.filter(created__lt=cutoff).only("pk"))
     return objects, rows
