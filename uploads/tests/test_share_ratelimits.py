@@ -4,9 +4,17 @@ open is never a view."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.test import Client
+from playwright.sync_api import expect
 
+from config.tests.test_accessibility import (  # noqa: F401 - axe_js is a fixture
+    axe_js,
+    problems_at_each_width,
+)
+from portal import ratelimits
 from uploads import links
 from uploads.links import link_create
 from uploads.share_views import UNLOCK_COOKIE
@@ -14,6 +22,7 @@ from uploads.tests import samples
 from uploads.tests.conftest import views_of
 from uploads.tests.test_share_open import BROWSER, PASSWORD, page_of, raw_of
 
+# One test drives Chromium against the live server, in a transaction of its own.
 pytestmark = pytest.mark.django_db
 
 
@@ -38,9 +47,12 @@ def assert_share_refusal(answer, *, who: str) -> None:
     assert 1 <= int(answer.headers["Retry-After"]) <= 60
     page = answer.content.decode()
     assert "Please wait a moment, then try again" in page
-    assert "Shared with you" in page and "Sign in" not in page
+    assert "Shared with you" in page
+    assert "Sign in" not in page
+    assert "Nothing is wrong with the link" in page
+    assert "your account" not in page  # visitors of a link have none here
     if who == "link":
-        assert "This shared image has been opened very many times" in page
+        assert "This shared image is being opened very often right now" in page
     else:
         assert "a lot of requests from your connection" in page
     assert "no-store" in answer.headers["Cache-Control"]
@@ -185,3 +197,61 @@ def test_the_password_limit_off(limits_store, settings, alice, image):
     for _ in range(links.PASSWORD_TRIES):
         assert guesser.post(page_of(link), {"password": "guess"}).status_code == 403
     assert guesser.post(page_of(link), {"password": "guess"}).status_code == 429
+
+
+# -- in Chromium -------------------------------------------------------------------------------
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_the_share_429_page_and_the_password_refusal_pass_axe(
+    page,
+    live_server,
+    settings,
+    alice,
+    image,
+    axe_js,  # noqa: F811
+    screenshot,
+):
+    settings.REDIS_URL = ""  # this process's memory: the live server runs in it
+    # The password form's posts are opens too: three fit, the fourth of the plain link doesn't.
+    settings.RATELIMIT_SHARE_OPEN_PER_LINK = "3/m"
+    settings.RATELIMIT_SHARE_PASSWORD = "1/h"
+    ratelimits.reset()
+    link = link_create(image=image, created_by=alice)
+    protected = link_create(image=image, created_by=alice, password=PASSWORD)
+
+    page.goto(live_server.url + page_of(protected))
+    page.get_by_label("Password").fill("not it")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Show the image").click()
+    page.get_by_label("Password").fill(PASSWORD)
+    with page.expect_navigation() as navigation:
+        page.get_by_role("button", name="Show the image").click()
+
+    assert navigation.value.status == 429
+    expect(page.get_by_role("alert")).to_have_text(
+        re.compile(
+            r"Too many wrong passwords were tried from your connection\. "
+            r"You can try again in about 1 hour \(after .* CES?T\)"
+        )
+    )
+    problems = problems_at_each_width(
+        page, axe_js, "share-password-rate-limited", screenshot=screenshot
+    )
+
+    for _ in range(3):
+        page.goto(live_server.url + page_of(link))
+    answer = page.goto(live_server.url + page_of(link))
+
+    assert answer.status == 429
+    expect(
+        page.get_by_role("heading", level=1, name="Please wait a moment, then try again")
+    ).to_be_visible()
+    busy = "This shared image is being opened very often right now"
+    expect(page.get_by_text(busy)).to_be_visible()
+    expect(page.get_by_text(re.compile(r"\(after .* CES?T\)"))).to_be_visible()
+    expect(page.get_by_role("link", name="Go to the home page")).to_have_count(0)
+    problems += problems_at_each_width(page, axe_js, "share-rate-limited", screenshot=screenshot)
+    assert not problems, "axe-core found violations:\n" + "\n".join(problems)
+    ratelimits.reset()
