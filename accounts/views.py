@@ -11,6 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import render, resolve_url
 from django.urls import reverse
+from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_GET, require_http_methods
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
@@ -18,6 +19,7 @@ from accounts import signin
 from accounts.provider import ProviderError
 from accounts.roles import roles_of
 from portal.api import api_endpoint
+from portal.ratelimits import by_client_ip, rate_limited
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +39,7 @@ def sign_in_failed(request, failure: signin.SignInFailed, *, next_path: str | No
     return render(request, "accounts/sign_in_failed.html", context, status=failure.status)
 
 
+@method_decorator(rate_limited(("RATELIMIT_SIGNIN", by_client_ip, "you")), name="dispatch")
 class SignInView(OIDCAuthenticationRequestView):
     """GET /oidc/authenticate/: send the browser to the provider (PKCE S256, state, nonce)."""
 

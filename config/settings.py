@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "accounts",
     "orders",
     "uploads",
+    "portal.apps.PortalConfig",  # registers the rate-limit settings' check
 ]
 
 MIDDLEWARE = [
@@ -224,6 +225,14 @@ SHARE_RETENTION_DAYS = env.int("SHARE_RETENTION_DAYS", default=30)
 READYZ_TIMEOUT_SECONDS = env.float("READYZ_TIMEOUT_SECONDS", default=1.0)
 READYZ_STORAGE_CACHE_SECONDS = env.int("READYZ_STORAGE_CACHE_SECONDS", default=10)
 READYZ_PROVIDER_CACHE_SECONDS = env.int("READYZ_PROVIDER_CACHE_SECONDS", default=30)
+
+# Rate limits (portal/ratelimits.py): "N/unit" with unit s, m, h or d, optionally a multiple
+# ("10/10m"); "0" or empty turns one off. In Redis with REDIS_URL, else per process.
+RATELIMIT_SIGNIN = env.str("RATELIMIT_SIGNIN", default="20/m")  # starting a sign-in, per IP
+RATELIMIT_SHARE_OPEN = env.str("RATELIMIT_SHARE_OPEN", default="60/m")  # share links, per IP
+RATELIMIT_SHARE_OPEN_PER_LINK = env.str("RATELIMIT_SHARE_OPEN_PER_LINK", default="600/m")
+RATELIMIT_SHARE_PASSWORD = env.str("RATELIMIT_SHARE_PASSWORD", default="30/h")  # wrong, per IP
+RATELIMIT_API = env.str("RATELIMIT_API", default="600/m")  # per signed-in user
 
 
 def s3_storage_options(*, bucket, endpoint_url, region, access_key, secret_key):

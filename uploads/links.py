@@ -13,10 +13,10 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
-from django.core.cache import cache
 from django.db.models import Q
 from django.utils import timezone
 
+from portal import ratelimits
 from portal.purge import BATCH_SIZE, delete_in_batches
 from uploads import viewers
 from uploads.models import Image, ShareLink
@@ -30,8 +30,9 @@ EXPIRY_CHOICES = (
 )
 PASSWORD_MAX_LENGTH = 200
 # Wrong passwords allowed per link in a window, against guessing (each check also costs the
-# hasher's deliberate slowness). Counted per link, not per visitor: a guesser can change address
-# but not link, and only people holding the link can lock it for a while.
+# hasher's deliberate slowness). Counted per link, as well as per visitor (RATELIMIT_SHARE_PASSWORD
+# per client IP): a guesser can change address but not link, and only people holding the link
+# can lock it for a while.
 PASSWORD_TRIES = 10
 PASSWORD_TRIES_SECONDS = 600
 MAX_VIEWS_LIMIT = 1_000_000
@@ -165,22 +166,30 @@ def password_matches(link: ShareLink, password: str) -> bool:
     return bool(link.password) and check_password(password, link.password)
 
 
-def _tries_key(link: ShareLink) -> str:
-    return f"share-password-tries:{link.token}"
+def _password_limits(link: ShareLink, ip: str):
+    """(limit, key, whose): PASSWORD_TRIES per link, RATELIMIT_SHARE_PASSWORD per client IP."""
+    per_link = ratelimits.per_seconds(
+        PASSWORD_TRIES, PASSWORD_TRIES_SECONDS, name="share-password-link"
+    )
+    return (
+        (per_link, link.token, "link"),
+        (ratelimits.limit("RATELIMIT_SHARE_PASSWORD"), ip, "you"),
+    )
 
 
-def password_try_allowed(link: ShareLink) -> bool:
-    """False after PASSWORD_TRIES wrong passwords within PASSWORD_TRIES_SECONDS."""
-    return (cache.get(_tries_key(link)) or 0) < PASSWORD_TRIES
+def password_try_refusal(link: ShareLink, *, ip: str) -> tuple[ratelimits.Refusal, str] | None:
+    """(refusal, "link" or "you") after PASSWORD_TRIES wrong passwords for this link within
+    PASSWORD_TRIES_SECONDS, or RATELIMIT_SHARE_PASSWORD from this IP; None while tries are left."""
+    for item, key, whose in _password_limits(link, ip):
+        if (refusal := ratelimits.check(item, key)) is not None:
+            return refusal, whose
+    return None
 
 
-def password_try_failed(link: ShareLink) -> None:
-    key = _tries_key(link)
-    if not cache.add(key, 1, timeout=PASSWORD_TRIES_SECONDS):
-        try:
-            cache.incr(key)
-        except ValueError:  # expired between add and incr
-            cache.add(key, 1, timeout=PASSWORD_TRIES_SECONDS)
+def password_try_failed(link: ShareLink, *, ip: str) -> None:
+    """Count one wrong password, for the link and for the client IP."""
+    for item, key, _whose in _password_limits(link, ip):
+        ratelimits.hit(item, key)
 
 
 def link_count_view(link: ShareLink, *, viewer: str | None) -> bool:
