@@ -85,10 +85,10 @@ class Refusal:
         seconds = self.retry_after
         if seconds < 60:
             return f"{seconds} second{'s' if seconds != 1 else ''}"
-        if seconds < 3600:
-            minutes = math.ceil(seconds / 60)
+        minutes = math.ceil(seconds / 60)
+        if minutes < 60:
             return f"about {minutes} minute{'s' if minutes != 1 else ''}"
-        hours = math.ceil(seconds / 3600)
+        hours = max(1, round(seconds / 3600))
         return f"about {hours} hour{'s' if hours != 1 else ''}"
 
 
