@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_http_methods
 
-from uploads import links, signing, viewers
+from uploads import links, s3, signing, viewers
 from uploads.selectors import link_get_public
 
 # A visitor who typed a link's password gets this signed cookie, scoped to /s/<token>.
@@ -30,6 +30,8 @@ UNLOCK_SALT = "uploads.share_views.unlocked"
 # rightly refuses. The form page embeds and links nothing of another site, so same-origin keeps
 # the token to ourselves there too.
 FORM_REFERRER_POLICY = "same-origin"
+# What a visitor's browser may wait before trying again while S3 is down.
+STORE_RETRY_SECONDS = 30
 
 
 def _share_headers(view):
@@ -40,6 +42,23 @@ def _share_headers(view):
         response.headers.setdefault("Referrer-Policy", "no-referrer")
         response.headers["X-Robots-Tag"] = "noindex, nofollow"
         return response
+
+    return wrapped
+
+
+def _store_answering(view):
+    """While S3 is down a link answers 503 before it is looked up or counted: a viewer must not
+    spend a view on an image that can't load, nor be told the link is gone."""
+
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        try:
+            s3.require_store()
+        except s3.S3Error:
+            response = render(request, "uploads/share_unavailable.html", status=503)
+            response["Retry-After"] = str(STORE_RETRY_SECONDS)
+            return response
+        return view(request, *args, **kwargs)
 
     return wrapped
 
@@ -141,6 +160,7 @@ def _unlock(request, link):
 
 @_share_headers
 @require_http_methods(["GET", "HEAD", "POST"])
+@_store_answering
 def share_open(request, token: str):
     """The shared image on a small page; a password form first for a link that has one."""
     link = link_get_public(token)
@@ -160,6 +180,7 @@ def share_open(request, token: str):
 
 @_share_headers
 @require_http_methods(["GET", "HEAD"])
+@_store_answering
 def share_raw(request, token: str):
     """302 to a presigned URL that lives SHARE_REDIRECT_SECONDS (a download for download links)."""
     link = link_get_public(token)
