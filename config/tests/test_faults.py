@@ -158,6 +158,28 @@ def look_at(browser_engine, portal, session, path: str, name: str, axe_js, scree
         context.close()
 
 
+def look_after_sending(browser_engine, portal, session, path, name, axe_js, screenshot, status):  # noqa: F811
+    """Open `path` in Chromium with the session's cookie, send its form: as look_at."""
+    context = browser_engine.new_context(viewport={"width": 1280, "height": 800})
+    try:
+        context.add_cookies(
+            [
+                {"name": c.name, "value": c.value, "url": portal.url}
+                for c in session.cookies
+                if c.name in ("sessionid", "csrftoken")
+            ]
+        )
+        tab = context.new_page()
+        assert tab.goto(portal.url + path).status == 200
+        with tab.expect_navigation() as navigation:
+            tab.evaluate("document.querySelector('main form[method=post]').submit()")
+        assert navigation.value.status == status, f"{name}: {navigation.value.status}"
+        assert problems_at_each_width(tab, axe_js, f"fault-{name}", screenshot=screenshot) == []
+        return tab.inner_text("main")
+    finally:
+        context.close()
+
+
 def time_it(portal, name: str, started: float) -> None:
     portal.timings[name] = round(time.monotonic() - started, 1)
 
@@ -358,6 +380,10 @@ def test_provider_down_sign_in_says_unreachable_signed_in_users_carry_on(
         assert "the company sign-in service isn't answering: nothing was saved" in refused.text
         assert sql(servers, "SELECT count(*) FROM orders_order") == orders_before
 
+        words = look_after_sending(
+            browser, portal, due, "/orders/new/", "provider-check-due", axe_js, screenshot, 503
+        )
+        assert "You can still look at your orders and images" in words
         words = look_at(
             browser,
             portal,
