@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import collections
 import logging
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import jwt
 import requests
@@ -108,6 +110,10 @@ _discovery: dict[str, _Cached] = {}  # by issuer
 _jwks: dict[str, _Cached] = {}  # by jwks_uri; value is a _KeySet; written only under the lock below
 _last_jwks_fetch: dict[str, float] = {}  # by jwks_uri: when we last asked for it, for any reason
 _discovery_lock = threading.Lock()
+# Whether the provider's authorization host took a TCP connection, by (host, port): (when, ok).
+_reachable: dict[tuple[str, int], tuple[float, bool]] = {}
+# How long one such answer is trusted, so a sign-in start connects at most this often.
+REACHABLE_CHECK_SECONDS = 5.0
 # Held while the JWKS is fetched: one fetch at a time per process; whoever waited uses its result.
 _jwks_fetch_lock = threading.Lock()
 
@@ -118,6 +124,7 @@ def clear_caches() -> None:
         _discovery.clear()
         _jwks.clear()
         _last_jwks_fetch.clear()
+    _reachable.clear()
 
 
 def configured_issuer() -> str:
@@ -260,6 +267,28 @@ def endpoint(name: str, *, required: bool = True) -> str:
     if required and not url:
         raise ProviderError(f"the provider does not publish a {name}")
     return url
+
+
+def check_reachable(url: str) -> None:
+    """Raise ProviderError if `url`'s host takes no TCP connection (answer kept a few seconds).
+
+    The discovery document is cached for an hour, so a sign-in would otherwise send browsers to a
+    provider that is down, and they would see their own "can't reach this site" page. A connect,
+    not an HTTP request: it costs the provider nothing and leaves its request counts alone.
+    """
+    parts = urlsplit(url)
+    host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+    now = _clock()
+    checked = _reachable.get((host, port))
+    if checked is None or now - checked[0] >= REACHABLE_CHECK_SECONDS:
+        try:
+            with socket.create_connection((host, port), timeout=float(settings.OIDC_HTTP_TIMEOUT)):
+                ok = True
+        except OSError:
+            ok = False
+        checked = _reachable[(host, port)] = (now, ok)
+    if not checked[1]:
+        raise ProviderError(f"the provider could not be reached at {host}:{port}")
 
 
 def _fetch_jwks(uri: str) -> _KeySet:

@@ -92,6 +92,7 @@ def authorization_redirect(request, *, next_path: str | None, prompt: str | None
     if prompt:
         params["prompt"] = prompt
     authorize_url = provider.endpoint("authorization_endpoint")
+    provider.check_reachable(authorize_url)
     add_state_and_verifier_and_nonce_to_session(request, state, params, code_verifier)
     request.session[SESSION_STATES][state]["next"] = safe_next_path(next_path)
     request.session[SESSION_STATES][state]["silent"] = prompt == "none"

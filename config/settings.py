@@ -76,6 +76,8 @@ MIDDLEWARE = [
     "config.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Outside the session middleware: a 503 page when the database or Redis is down.
+    "portal.middleware.OutagePageMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -137,7 +139,8 @@ REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "config.cache.PortalRedisCache", "LOCATION": REDIS_URL}}
     # Sessions in Redis, written through to nothing else: any app process can serve any user.
-    SESSION_ENGINE = "django.contrib.sessions.backends.cache"
+    # Django's cache store, but Redis being down is a 503, not a signed-out user.
+    SESSION_ENGINE = "portal.redis_sessions"
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     SESSION_ENGINE = "django.contrib.sessions.backends.db"

@@ -6,6 +6,7 @@ that says what to fix), so callers never build S3 requests or read botocore's er
 
 from __future__ import annotations
 
+import time
 import uuid
 from functools import cache
 
@@ -27,6 +28,12 @@ INCOMING_PREFIX = "incoming/"
 # One thread: boto3's default of ten grew the process by ~110 MB for a 200 MB file (FIELD-NOTES).
 TRANSFER = TransferConfig(use_threads=False)
 DELETE_BATCH = 1000  # DeleteObjects takes at most 1,000 keys per call
+# How long one HeadBucket answer to "is the store up?" is trusted, so pages don't each ask S3.
+STORE_CHECK_SECONDS = 5.0
+# The check gives up fast (no retries either): a page waits on it.
+STORE_CHECK_TIMEOUT = 2.0
+# By (endpoint, bucket, key): (when, None or what failed).
+_store_checked: dict[tuple, tuple[float, str | None]] = {}
 
 
 class S3Error(Exception):
@@ -86,6 +93,31 @@ def _client(*, endpoint_url, region, access_key, secret_key, timeout=None):
         options["aws_access_key_id"] = access_key
         options["aws_secret_access_key"] = secret_key
     return boto3.client("s3", **options)
+
+
+def require_store() -> None:
+    """Raise S3Error unless the bucket answered a HeadBucket in the last few seconds.
+
+    Pages of images need no S3 call of their own (their URLs are signed here), so without this
+    a down store would show pages of broken pictures, and uploads would start that can't finish.
+    """
+    where = (settings.S3_ENDPOINT_URL, settings.S3_BUCKET, settings.AWS_ACCESS_KEY_ID)
+    checked_at, problem = _store_checked.get(where, (float("-inf"), None))
+    now = time.monotonic()
+    if now - checked_at >= STORE_CHECK_SECONDS:
+        try:
+            bucket_answers(bucket=settings.S3_BUCKET, timeout=STORE_CHECK_TIMEOUT)
+            problem = None
+        except S3Error as error:
+            problem = str(error)
+        _store_checked[where] = (now, problem)
+    if problem:
+        raise S3Error(problem)
+
+
+def forget_store_check() -> None:
+    """The next require_store asks S3 again (for tests that stop and start it)."""
+    _store_checked.clear()
 
 
 def _code(error: ClientError) -> str:

@@ -22,7 +22,7 @@ from django.views.decorators.http import require_http_methods
 
 from portal.client_ip import client_ip
 from portal.ratelimits import by_client_ip, rate_limited
-from uploads import links, signing, viewers
+from uploads import links, s3, signing, viewers
 from uploads.selectors import link_get_public
 
 # A visitor who typed a link's password gets this signed cookie, scoped to /s/<token>.
@@ -32,6 +32,8 @@ UNLOCK_SALT = "uploads.share_views.unlocked"
 # rightly refuses. The form page embeds and links nothing of another site, so same-origin keeps
 # the token to ourselves there too.
 FORM_REFERRER_POLICY = "same-origin"
+# What a visitor's browser may wait before trying again while S3 is down.
+STORE_RETRY_SECONDS = 30
 
 
 def _share_headers(view):
@@ -58,6 +60,23 @@ _open_limits = rate_limited(
     ("RATELIMIT_SHARE_OPEN_PER_LINK", _link_key, "link"),
     layout="uploads/share_base.html",
 )
+
+
+def _store_answering(view):
+    """While S3 is down a link answers 503 before it is looked up or counted: a viewer must not
+    spend a view on an image that can't load, nor be told the link is gone."""
+
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        try:
+            s3.require_store()
+        except s3.S3Error:
+            response = render(request, "uploads/share_unavailable.html", status=503)
+            response["Retry-After"] = str(STORE_RETRY_SECONDS)
+            return response
+        return view(request, *args, **kwargs)
+
+    return wrapped
 
 
 def _counts_as_view(request) -> bool:
@@ -164,6 +183,7 @@ def _unlock(request, link):
 @_share_headers
 @require_http_methods(["GET", "HEAD", "POST"])
 @_open_limits
+@_store_answering
 def share_open(request, token: str):
     """The shared image on a small page; a password form first for a link that has one."""
     link = link_get_public(token)
@@ -184,6 +204,7 @@ def share_open(request, token: str):
 @_share_headers
 @require_http_methods(["GET", "HEAD"])
 @_open_limits
+@_store_answering
 def share_raw(request, token: str):
     """302 to a presigned URL that lives SHARE_REDIRECT_SECONDS (a download for download links)."""
     link = link_get_public(token)
