@@ -123,7 +123,7 @@ def _unlock(request, link):
     if not links.password_try_allowed(link):
         return _password_form(request, link, wrong="too many", status=429)
     if not links.password_matches(link, request.POST.get("password", "")):
-        links.password_try_failed(link)
+        links.password_try_failed(link, actor=request.user)
         return _password_form(request, link, wrong="wrong", status=403)
     response = HttpResponseRedirect(page, status=303)
     response.set_signed_cookie(
