@@ -88,7 +88,9 @@ class PortalOIDCBackend(OIDCAuthenticationBackend):
             return None  # a password or some other backend's credentials: not ours
         code = request.GET.get("code")
         if not code:
-            raise signin.SignInFailed(400, "the provider sent no authorization code", code="no_code")
+            raise signin.SignInFailed(
+                400, "the provider sent no authorization code", code="no_code"
+            )
         try:
             tokens = self.get_token_pair(request, code=code, code_verifier=code_verifier)
             id_claims = validate_id_token(tokens["id_token"], nonce=nonce)

@@ -11,10 +11,12 @@ Action = AuditEvent.Action
 
 
 def _who(user) -> str:
-    """The text copy of the actor, readable after the account is gone."""
-    name = str(user)
-    username = user.get_username()
-    return name if name == username else f"{name} ({username})"
+    """The text copy of the actor, readable after the account is gone: "Ada Admin
+    <admin@example.com>, user 3"."""
+    name, email = str(user), getattr(user, "email", "")
+    if email and email != name:
+        name = f"{name} <{email}>"
+    return f"{name}, user {user.pk}"
 
 
 def _plain_ip(text: str) -> str | None:

@@ -60,6 +60,7 @@ class RequestLogMiddleware(RequestMiddleware):
         super().prepare(request)
 
     def handle_response(self, request, response) -> None:
+        self.bind_user_id(request)  # a Bearer caller or a new sign-in is known only by now
         context = structlog.contextvars.get_contextvars()
         if context.get("request_id"):
             response.headers[REQUEST_ID_HEADER] = context["request_id"]

@@ -425,9 +425,7 @@ def link_item(request, token: str):
         changes = {}
         if "max_views" in body:
             changes["max_views"] = parse_max_views(body["max_views"])
-        link = link_update(
-            link=link, expiry=parse_expiry(body), actor=request.user, **changes
-        )
+        link = link_update(link=link, expiry=parse_expiry(body), actor=request.user, **changes)
     elif request.method == "DELETE":
         link, _changed = link_revoke(link, actor=request.user)
     return JsonResponse(link_to_dict(link, request=request))

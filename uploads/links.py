@@ -148,9 +148,7 @@ def _target(link: ShareLink) -> str:
 _UNCHANGED = object()
 
 
-def link_update(
-    *, link: ShareLink, expiry: Expiry | None = None, max_views=_UNCHANGED, actor=None
-):
+def link_update(*, link: ShareLink, expiry: Expiry | None = None, max_views=_UNCHANGED, actor=None):
     """Change the expiry (either way, within the maximum from now) and/or max views. An expired
     link opens again when extended; a revoked one stays revoked (LinkGone). `actor` made the
     change (the audit trail records which fields, from what to what)."""
