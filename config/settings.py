@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "orders",
     "uploads",
     "portal.apps.PortalConfig",  # registers the rate-limit settings' check
+    "audit",
 ]
 
 MIDDLEWARE = [
@@ -82,6 +83,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # After authentication, so every line of the request carries the user id (portal.request_log).
+    "portal.request_log.RequestLogMiddleware",
     "portal.middleware.PrivateWhenSignedInMiddleware",
     "accounts.middleware.SessionRefreshMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -154,7 +157,10 @@ AUTHENTICATION_BACKENDS = ["accounts.backends.PortalOIDCBackend"]
 if ADMIN_BREAK_GLASS_LOGIN:
     AUTHENTICATION_BACKENDS.append("accounts.break_glass.BreakGlassModelBackend")
 # The apps whose data the ADMIN role manages in the admin site (all their permissions).
-ADMIN_MANAGED_APPS = env.list("ADMIN_MANAGED_APPS", default=["accounts", "orders", "uploads"])
+# audit has only a view permission (its admin is read-only for everyone).
+ADMIN_MANAGED_APPS = env.list(
+    "ADMIN_MANAGED_APPS", default=["accounts", "orders", "uploads", "audit"]
+)
 # URL names, resolved by Django (and by our views with resolve_url).
 LOGIN_URL = "oidc_authentication_init"
 LOGIN_REDIRECT_URL = "order_list"
@@ -294,11 +300,31 @@ SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
+# Logs go to standard error: one JSON object per line (LOG_FORMAT=json, the default with DEBUG
+# off), or readable lines (console, the default with DEBUG on, for `make run`). portal.logs
+# configures structlog and then this; portal.request_log adds the request's fields.
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOG_FORMAT = env.str("LOG_FORMAT", default="console" if DEBUG else "json")
+if LOG_FORMAT not in ("json", "console"):
+    raise ImproperlyConfigured(f'LOG_FORMAT: "{LOG_FORMAT}" — expected json or console')
+# X-Request-ID from the client is taken as the request id only when a proxy we run sets it.
+TRUST_REQUEST_ID_HEADER = env.bool("TRUST_REQUEST_ID_HEADER", default=False)
+LOGGING_CONFIG = "portal.logs.configure"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "formatters": {
+        "json": {"()": "portal.logs.json_formatter"},
+        "console": {"()": "portal.logs.console_formatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Django's own handlers (plain text, runserver's unmasked request lines) give way to ours.
+        "django": {"handlers": [], "level": LOG_LEVEL},
+        "django.server": {"handlers": [], "propagate": True},
+    },
 }
+# The request_started line only below INFO: request_finished says everything once.
+DJANGO_STRUCTLOG_STATUS_START_LOG_LEVEL = 10  # logging.DEBUG

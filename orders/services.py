@@ -12,6 +12,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.roles import ADMIN, USER, has_role
+from audit.services import Action, audit_record
 from orders.models import IdempotencyKey, InvalidTransition, Order, OrderEvent, OrderLine, Product
 from orders.selectors import status_changes_allowed
 from portal.purge import BATCH_SIZE, delete_in_batches
@@ -155,5 +156,11 @@ def order_change_status(*, order: Order, to_status: str, actor) -> tuple[Order, 
     order.save(update_fields=["status", "updated"])
     OrderEvent.objects.create(
         order=order, actor=actor, from_status=from_status, to_status=to_status
+    )
+    audit_record(
+        action=Action.ORDER_STATUS_CHANGED,
+        actor=actor,
+        target=f"order {order.number}",
+        details={"from": from_status, "to": to_status},
     )
     return order, True

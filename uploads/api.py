@@ -388,7 +388,7 @@ def image_item(request, image_id: str):
     """GET /api/images/<id> shows an image; DELETE removes it, its objects and its links."""
     image = visible_image(request, image_id)
     if request.method == "DELETE":
-        image_delete(image)
+        image_delete(image, actor=request.user)
         return HttpResponse(status=204)
     return JsonResponse(image_to_dict(image))
 
@@ -431,7 +431,7 @@ def link_item(request, token: str):
         changes = {}
         if "max_views" in body:
             changes["max_views"] = parse_max_views(body["max_views"])
-        link = link_update(link=link, expiry=parse_expiry(body), **changes)
+        link = link_update(link=link, expiry=parse_expiry(body), actor=request.user, **changes)
     elif request.method == "DELETE":
-        link, _changed = link_revoke(link)
+        link, _changed = link_revoke(link, actor=request.user)
     return JsonResponse(link_to_dict(link, request=request))

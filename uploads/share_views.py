@@ -164,7 +164,7 @@ def _unlock(request, link):
     if (refused := links.password_try_refusal(link, ip=ip)) is not None:
         return _password_form(request, link, wrong="too many", status=429, refused=refused)
     if not links.password_matches(link, request.POST.get("password", "")):
-        links.password_try_failed(link, ip=ip)
+        links.password_try_failed(link, ip=ip, actor=request.user)
         return _password_form(request, link, wrong="wrong", status=403)
     response = HttpResponseRedirect(page, status=303)
     response.set_signed_cookie(

@@ -269,7 +269,7 @@ def image_delete(request, image_id):
         )
     title = image.title
     try:
-        services.image_delete(image)
+        services.image_delete(image, actor=request.user)
     except s3.S3Error:
         logger.exception("deleting image %s failed", image.pk)
         messages.error(request, STORE_DOWN.format(what="the image was not deleted"))
@@ -339,7 +339,10 @@ def link_edit(request, token):
     if form.is_valid():
         try:
             links.link_update(
-                link=link, expiry=form.expiry_value(), max_views=form.cleaned_data["max_views"]
+                link=link,
+                expiry=form.expiry_value(),
+                max_views=form.cleaned_data["max_views"],
+                actor=request.user,
             )
         except (links.LinkRejected, links.LinkGone) as refused:
             messages.error(request, _sentence(refused))
@@ -356,7 +359,7 @@ def link_edit(request, token):
 def link_revoke(request, token):
     """POST: revoke the link at once; it answers "gone" from then on."""
     link = _visible_link_or_404(request, token)
-    link, changed = links.link_revoke(link)
+    link, changed = links.link_revoke(link, actor=request.user)
     if changed:
         messages.success(request, "Link revoked: it no longer opens.")
     else:
