@@ -228,6 +228,40 @@ class Stack:
             secret_key=self.secret_key,
         )
         wait_until_up(self.s3)
+        self._wait_until_objects_are_served()
+
+    def _wait_until_objects_are_served(self, timeout: float = 30) -> None:
+        """weed answers HeadBucket before its volume server has registered: until then a
+        GetObject gets InternalError. Wait for a real write and read."""
+        import boto3
+        from botocore.config import Config
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        client = boto3.client(
+            "s3",
+            endpoint_url=self.s3_url,
+            region_name="us-east-1",
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            config=Config(retries={"max_attempts": 1}),
+        )
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                client.put_object(Bucket=self.bucket, Key="probe/ready", Body=b"ready")
+                client.get_object(Bucket=self.bucket, Key="probe/ready")["Body"].read()
+                client.delete_object(Bucket=self.bucket, Key="probe/ready")
+                return
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") == "NoSuchBucket":
+                    return  # the first start: the bucket is made next
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+            except BotoCoreError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
 
     def stop_s3(self) -> None:
         stop_processes(self.s3.process, timeout=2)

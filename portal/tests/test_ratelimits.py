@@ -74,6 +74,7 @@ def test_a_bad_rate_says_what_is_wrong(value, message):
 
 
 def check_output(settings, **overrides) -> str:
+    # Django 6.1 checks each database's JSONField support, which opens a connection.
     for name, value in overrides.items():
         setattr(settings, name, value)
     try:
@@ -91,6 +92,7 @@ def test_the_shipped_defaults_pass_the_check():
     assert shipped.RATELIMIT_SIGNIN == "20/m"
 
 
+@pytest.mark.django_db
 @pytest.mark.parametrize("name", ratelimits.RATE_SETTINGS)
 def test_a_bad_limit_stops_check_naming_the_variable_and_the_bad_part(settings, name):
     output = check_output(settings, **{name: "20/x"})
@@ -98,6 +100,7 @@ def test_a_bad_limit_stops_check_naming_the_variable_and_the_bad_part(settings, 
     assert "portal.E001" in output
 
 
+@pytest.mark.django_db
 def test_the_check_passes_good_and_off_limits(settings):
     assert check_output(settings, RATELIMIT_SIGNIN="10/10m", RATELIMIT_API="0") == ""
     assert check_output(settings, RATELIMIT_SHARE_OPEN="") == ""
