@@ -58,6 +58,12 @@ bench: install-dev
 	$(PY) -m bench.orders_bench $(BENCH_ARGS)
 	$(PY) -m bench.uploads_bench $(BENCH_ARGS)
 
+# Mixed traffic against the portal served as `make serve` serves it, then the checks that
+# nothing was lost (README, "Load"). LOAD_ARGS: e.g. --seconds 10.
+.PHONY: load
+load: install-dev
+	$(PY) -m bench.load $(LOAD_ARGS)
+
 lint: install-dev
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .

@@ -36,6 +36,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,12 +75,15 @@ ORDER_BODY = {
     "lines": [{"sku": "WIDGET-1", "quantity": 2}, {"sku": "CABLE-USB-C-1M", "quantity": 1}]
 }
 # Far above anything one address and one user send here (the defaults would refuse the load).
-RATE_LIMITS_OFF = {
+# Counted as usual (in Redis), so their cost is in the figures.
+RATE_LIMITS_HIGH = {
     "RATELIMIT_SIGNIN": "1000000/m",
     "RATELIMIT_SHARE_OPEN": "1000000/m",
+    "RATELIMIT_SHARE_OPEN_PER_LINK": "1000000/m",
     "RATELIMIT_SHARE_PASSWORD": "1000000/m",
     "RATELIMIT_API": "1000000/m",
 }
+RATE_LIMIT_KEYS = "portal:ratelimit:*"
 LUA = ROOT / "bench" / "lua"
 GROUPS = {"groups": ["portal-users"]}
 
@@ -544,13 +548,46 @@ class CpuUse:
     wrk: float
     machine: float
     wall: float
+    workers_replaced: int
+
+    def print(self) -> None:
+        cores = len(os.sched_getaffinity(0))
+        others = self.machine - self.app - self.postgres - self.wrk
+        print(
+            f"  CPU seconds in those {self.wall:.1f} s (of {self.wall * cores:.1f} on {cores} "
+            f"cores): app {self.app:.1f}, PostgreSQL (this database's backends) "
+            f"{self.postgres:.1f}, wrk {self.wrk:.1f}, the rest of the machine (Redis, S3, "
+            f"PostgreSQL's own processes, other users) {others:.1f}; idle "
+            f"{self.wall * cores - self.machine:.1f}"
+        )
+        print(
+            f"  gunicorn workers replaced during it (GUNICORN_MAX_REQUESTS): "
+            f"{self.workers_replaced}"
+        )
 
 
 class CpuMeter:
+    """CPU time of the app, PostgreSQL, wrk and the machine over a block; and the gunicorn
+    workers seen, sampled twice a second, to count the ones max-requests replaced."""
+
     def __init__(self, servers: list[Gunicorn], database: str):
         self.servers, self.database = servers, database
+        self.workers: set[int] = set()
+        self.stopping = threading.Event()
+
+    def _watch_workers(self) -> None:
+        while not self.stopping.wait(0.5):
+            self._see_workers()
+
+    def _see_workers(self) -> None:
+        for server in self.servers:
+            self.workers.update(server.pids()[1:])
 
     def __enter__(self):
+        self._see_workers()
+        self.first_workers = len(self.workers)
+        self.watcher = threading.Thread(target=self._watch_workers, daemon=True)
+        self.watcher.start()
         self.app = app_cpu_seconds(self.servers)
         self.postgres = postgres_backends(self.database)
         self.wrk = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -562,12 +599,16 @@ class CpuMeter:
         self.wall = time.monotonic() - self.started
         backends = postgres_backends(self.database)
         wrk = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self.stopping.set()
+        self.watcher.join()
+        self._see_workers()
         self.use = CpuUse(
             app=app_cpu_seconds(self.servers) - self.app,
             postgres=sum(cpu - self.postgres.get(pid, 0.0) for pid, cpu in backends.items()),
             wrk=(wrk.ru_utime + wrk.ru_stime) - (self.wrk.ru_utime + self.wrk.ru_stime),
             machine=machine_busy_seconds()[0] - self.machine,
             wall=self.wall,
+            workers_replaced=len(self.workers) - self.first_workers,
         )
         return False
 
@@ -704,7 +745,7 @@ def main() -> int:
         "BENCH_STATIC_ROOT": str(work / "static"),
         "DJANGO_SETTINGS_MODULE": "bench.settings",
         "LOG_LEVEL": "WARNING",
-        **RATE_LIMITS_OFF,
+        **RATE_LIMITS_HIGH,
     }
     if args.workers:
         env["WEB_CONCURRENCY"] = str(args.workers)
@@ -739,8 +780,8 @@ def main() -> int:
             f"behind one load balancer (TRUSTED_PROXY_COUNT=1) from one client address"
         )
         print(
-            "  rate limits set far above the load (one address, one user): "
-            + ", ".join(f"{name}={value}" for name, value in RATE_LIMITS_OFF.items())
+            "  rate limits on, set far above the load (one address, one user): "
+            + ", ".join(f"{name}={value}" for name, value in RATE_LIMITS_HIGH.items())
         )
         print(f"  load average before: {os.getloadavg()[0]:.2f} (a shared machine is noisy)")
 
@@ -753,10 +794,12 @@ def main() -> int:
                 f"\n[1] mixed traffic, {args.seconds} s, {CONNECTIONS} connections "
                 f"(one wrk process per kind, one connection per wrk thread)"
             )
-            rows = run_kinds(kinds, work, args.seconds)
+            with CpuMeter([server], database) as meter:
+                rows = run_kinds(kinds, work, args.seconds)
             server.stop()
             servers.remove(server)
             print_figures(rows)
+            meter.use.print()
             by_name = {kind.name: kind for kind in kinds}
             print("\n  checks:")
             check_errors(checks, rows)
@@ -796,11 +839,7 @@ def main() -> int:
             f"\n  orders placed per second, two servers: {placed_per_second:,.1f} "
             f"({placed:,} orders in {args.placement_seconds} s)"
         )
-        print(
-            f"  CPU seconds in those {use.wall:.1f} s: app (both gunicorns) {use.app:.1f}, "
-            f"PostgreSQL (this database's backends) {use.postgres:.1f}, wrk {use.wrk:.1f}; the "
-            f"whole machine {use.machine:.1f} of {use.wall * len(os.sched_getaffinity(0)):.1f}"
-        )
+        use.print()
         print(
             f"  so one core does: {placed / use.app:,.0f} orders/s of app work, "
             f"{placed / use.postgres:,.0f} orders/s of PostgreSQL backend work "
