@@ -33,6 +33,7 @@ import os
 import resource
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -109,6 +110,7 @@ class Kind:
     answers: list[Answer] = field(default_factory=list)
     socket_errors: int = 0
     cut_off: int = 0  # threads whose last request was still unanswered when wrk ended
+    resent: int = 0  # requests sent again after their connection closed unanswered
 
     def is_expected(self, answer: Answer) -> bool:
         if self.script == "place.lua":
@@ -129,10 +131,11 @@ class Figures:
     socket_errors: int
     unexpected: dict  # status -> count, of answers this request must not get
     cut_off: int
+    resent: int
 
     @property
     def errors(self) -> int:
-        return self.socket_errors + sum(self.unexpected.values()) + self.cut_off
+        return self.socket_errors + sum(self.unexpected.values()) + self.cut_off + self.resent
 
 
 # -- the wrk side --------------------------------------------------------------------------------
@@ -175,14 +178,16 @@ def start_wrk(kind: Kind, work: Path, deadline: float, seconds: int) -> subproce
 
 def read_logs(kind: Kind, work: Path) -> None:
     """The threads' answer logs and wrk's socket error counts (see bench/lua/common.lua)."""
-    kind.answers, kind.cut_off = [], 0
+    kind.answers, kind.cut_off, kind.resent = [], 0, 0
     for number in range(1, kind.connections + 1):
         path = work / f"{_slug(kind)}-{number}.log"
         lines = path.read_text().splitlines() if path.exists() else []
         if not lines or lines[-1] != "end":
             kind.cut_off += 1
         for line in lines:
-            if line != "end":
+            if line.startswith("resend "):
+                kind.resent += 1
+            elif line != "end":
                 status, sent, answered, label = line.split(" ", 3)
                 kind.answers.append(Answer(int(status), float(sent), float(answered), label))
     counts = (work / f"{_slug(kind)}-errors").read_text().split()
@@ -193,11 +198,17 @@ def run_kinds(kinds: list[Kind], work: Path, seconds: int) -> list[Figures]:
     """All kinds at once, for `seconds`; their figures once every wrk has ended."""
     deadline = time.monotonic() + seconds
     processes = [start_wrk(kind, work, deadline, seconds) for kind in kinds]
-    for kind, process in zip(kinds, processes, strict=True):
-        if process.wait(timeout=seconds + GRACE_SECONDS + 60) != 0:
-            log = (work / f"{_slug(kind)}.wrk.txt").read_text()
-            raise RuntimeError(f"wrk for {kind.name} failed ({process.returncode}):\n{log[-2000:]}")
-        read_logs(kind, work)
+    try:
+        for kind, process in zip(kinds, processes, strict=True):
+            if process.wait(timeout=seconds + GRACE_SECONDS + 60) != 0:
+                log = (work / f"{_slug(kind)}.wrk.txt").read_text()
+                raise RuntimeError(f"wrk for {kind.name} failed ({process.returncode}):\n{log}")
+            read_logs(kind, work)
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
     return [figures_of(kind) for kind in kinds]
 
 
@@ -228,6 +239,7 @@ def figures_of(kind: Kind) -> Figures:
         socket_errors=kind.socket_errors,
         unexpected=unexpected,
         cut_off=kind.cut_off,
+        resent=kind.resent,
     )
 
 
@@ -244,7 +256,7 @@ def print_figures(rows: list[Figures]) -> None:
         if row.errors:
             print(
                 f"    errors: socket {row.socket_errors}, unexpected answers {row.unexpected}, "
-                f"cut off at the end {row.cut_off}"
+                f"closed unanswered and sent again {row.resent}, cut off at the end {row.cut_off}"
             )
     total = sum(row.per_second for row in rows)
     print(
@@ -272,7 +284,7 @@ def check_errors(checks: Checks, rows: list[Figures]) -> None:
             f"{row.name}: no errors",
             row.errors == 0,
             f"{row.socket_errors} socket errors, {sum(row.unexpected.values())} unexpected "
-            f"answers, {row.cut_off} cut off",
+            f"answers, {row.resent} closed unanswered, {row.cut_off} cut off",
         )
 
 
@@ -522,7 +534,8 @@ def postgres_backends(database: str) -> dict[int, float]:
                 [database],
             )
         ]
-    return {pid: _stat_times(pid)[0] for pid in pids}
+    readings = {pid: _stat_times(pid)[0] for pid in pids}
+    return {pid: cpu for pid, cpu in readings.items() if cpu > 0}  # 0: it just ended
 
 
 def machine_busy_seconds() -> tuple[float, float]:
@@ -573,23 +586,30 @@ class CpuMeter:
     def __init__(self, servers: list[Gunicorn], database: str):
         self.servers, self.database = servers, database
         self.workers: set[int] = set()
+        self.backends: dict[int, float] = {}
         self.stopping = threading.Event()
 
-    def _watch_workers(self) -> None:
+    def _watch(self) -> None:
         while not self.stopping.wait(0.5):
             self._see_workers()
+            self._see_backends()
 
     def _see_workers(self) -> None:
         for server in self.servers:
             self.workers.update(server.pids()[1:])
 
+    def _see_backends(self) -> None:
+        """A backend ends with its connection (a replaced worker's): keep its last reading."""
+        self.backends.update(postgres_backends(self.database))
+
     def __enter__(self):
         self._see_workers()
         self.first_workers = len(self.workers)
-        self.watcher = threading.Thread(target=self._watch_workers, daemon=True)
-        self.watcher.start()
         self.app = app_cpu_seconds(self.servers)
         self.postgres = postgres_backends(self.database)
+        self.backends.update(self.postgres)
+        self.watcher = threading.Thread(target=self._watch, daemon=True)
+        self.watcher.start()
         self.wrk = resource.getrusage(resource.RUSAGE_CHILDREN)
         self.machine = machine_busy_seconds()[0]
         self.started = time.monotonic()
@@ -597,14 +617,14 @@ class CpuMeter:
 
     def __exit__(self, *exc):
         self.wall = time.monotonic() - self.started
-        backends = postgres_backends(self.database)
         wrk = resource.getrusage(resource.RUSAGE_CHILDREN)
         self.stopping.set()
         self.watcher.join()
         self._see_workers()
+        self._see_backends()
         self.use = CpuUse(
             app=app_cpu_seconds(self.servers) - self.app,
-            postgres=sum(cpu - self.postgres.get(pid, 0.0) for pid, cpu in backends.items()),
+            postgres=sum(cpu - self.postgres.get(pid, 0.0) for pid, cpu in self.backends.items()),
             wrk=(wrk.ru_utime + wrk.ru_stime) - (self.wrk.ru_utime + self.wrk.ru_stime),
             machine=machine_busy_seconds()[0] - self.machine,
             wall=self.wall,
@@ -710,6 +730,8 @@ def main() -> int:
     if problem:
         print(f"load: {problem}", file=sys.stderr)
         return 2
+    # Stopped by SIGTERM too, the servers, the database and the keys are cleaned up (finally).
+    signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(128 + number))
 
     run_id = f"{os.getpid()}_{secrets.token_hex(3)}"
     database = f"portal_load_{run_id}"
@@ -800,6 +822,11 @@ def main() -> int:
             servers.remove(server)
             print_figures(rows)
             meter.use.print()
+            requests = sum(row.requests for row in rows)
+            print(
+                f"  app CPU per request: {meter.use.app / requests * 1000:.2f} ms, PostgreSQL "
+                f"backends' {meter.use.postgres / requests * 1000:.2f} ms (all kinds together)"
+            )
             by_name = {kind.name: kind for kind in kinds}
             print("\n  checks:")
             check_errors(checks, rows)

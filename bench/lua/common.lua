@@ -4,7 +4,9 @@
 --
 -- Every thread has one connection (wrk -t N -c N), so request() and response() strictly
 -- alternate and `pending` is the one request on the wire. A request that got no answer (a
--- socket error, or wrk's own trial call of request() at start-up) is sent again as it was.
+-- socket error, or a connection the server closed, which wrk 4.1 counts as no error) is sent
+-- again as it was, and logged as "resend <label>". wrk also calls request() once on the first
+-- thread before starting, to check it: that request is never sent, and its resend not logged.
 -- A thread stops itself at its first answer past the deadline, so when wrk ends no request is
 -- left half-done, and writes "end" last; a thread whose log lacks it was cut off.
 --
@@ -41,14 +43,22 @@ end
 
 -- Thread state.
 local pending, sent_at, log = nil, nil, nil
+local trial_call = false
 
 function init(args)
   log = assert(io.open(string.format("%s-%d.log", config.report_path, thread_number), "w"))
+  trial_call = thread_number == 1
   if start_thread then start_thread() end
 end
 
 function request()
-  if pending == nil then pending = next_request() end
+  if pending == nil then
+    pending = next_request()
+  elseif trial_call then
+    trial_call = false
+  else
+    log:write("resend " .. pending.label .. "\n")
+  end
   sent_at = now()
   return pending.wire
 end
