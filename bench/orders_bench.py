@@ -203,6 +203,7 @@ def main() -> int:
         "OIDC_CLIENT_ID": "bench",
         "OIDC_CLIENT_SECRET": "bench",
         "S3_BUCKET": "bench",
+        "SITE_ORIGIN": "http://127.0.0.1",  # required with DEBUG off; nothing here uses it
         "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{database}",
         "REDIS_URL": f"redis://127.0.0.1:6379/{REDIS_DB}",
         "BENCH_CACHE_PREFIX": f"orders-bench-{run_id}",
