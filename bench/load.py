@@ -892,7 +892,11 @@ def main() -> int:
         connections.close_all()
         pg_admin(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
         drop_redis_keys(
-            redis_url, f"{cache_prefix}:*", f"{REDIS_PREFIX}*", f"{REDIS_VIEWS_PREFIX}*"
+            redis_url,
+            f"{cache_prefix}:*",
+            f"{REDIS_PREFIX}*",
+            f"{REDIS_VIEWS_PREFIX}*",
+            RATE_LIMIT_KEYS,
         )
         op.stop()
         stop_servers(stack)
