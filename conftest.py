@@ -23,7 +23,11 @@ from devstack.servers import ensure_private_bucket, start_test_stack, stop_serve
 
 # Our own test OpenID provider (`op`) and settings pointed at it (`op_settings`); the one user
 # factory and the demo people (`alice`, `bob`, `admin_user`, `nobody`).
-pytest_plugins = ["accounts.tests.fixtures", "accounts.tests.people"]
+pytest_plugins = [
+    "accounts.tests.fixtures",
+    "accounts.tests.people",
+    "portal.tests.ratelimit_fixtures",  # `limits_store`: memory, and Redis when REDIS_URL is set
+]
 
 ROOT = Path(__file__).resolve().parent
 TEST_OUTPUT = ROOT / "test-output"
@@ -151,6 +155,19 @@ def _settings_use_local_stack(local_stack):
         AWS_SECRET_ACCESS_KEY=local_stack.secret_key,
         STORAGES=storages,
     ):
+        yield
+
+
+# The defaults (RATELIMIT_SIGNIN 20/m per IP, ...) would stop a suite that signs in from
+# 127.0.0.1 again and again; portal/tests/test_ratelimits.py sets small limits where it tests them.
+TEST_RATE_LIMIT = "100000/m"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _rate_limits_out_of_the_way():
+    from portal.ratelimits import RATE_SETTINGS
+
+    with override_settings(**dict.fromkeys(RATE_SETTINGS, TEST_RATE_LIMIT)):
         yield
 
 

@@ -88,7 +88,9 @@ class PortalOIDCBackend(OIDCAuthenticationBackend):
             return None  # a password or some other backend's credentials: not ours
         code = request.GET.get("code")
         if not code:
-            raise signin.SignInFailed(400, "the provider sent no authorization code")
+            raise signin.SignInFailed(
+                400, "the provider sent no authorization code", code="no_code"
+            )
         try:
             tokens = self.get_token_pair(request, code=code, code_verifier=code_verifier)
             id_claims = validate_id_token(tokens["id_token"], nonce=nonce)
@@ -98,13 +100,17 @@ class PortalOIDCBackend(OIDCAuthenticationBackend):
         except ProviderError as error:
             raise signin.SignInFailed(502, str(error)) from error
         if userinfo.get("sub") != id_claims["sub"]:
-            raise signin.SignInFailed(401, "the provider's user details are for another user")
+            raise signin.SignInFailed(
+                401, "the provider's user details are for another user", code="userinfo_mismatch"
+            )
 
         claims = {**userinfo, **id_claims}
         groups = groups_in_claims(id_claims, userinfo)
         user = user_upsert_from_claims(issuer=settings.OIDC_ISSUER, claims=claims)
         if not user.is_active:
-            raise signin.SignInFailed(401, "this account is disabled in the portal")
+            raise signin.SignInFailed(
+                401, "this account is disabled in the portal", code="account_disabled"
+            )
         user_set_roles(user=user, roles=roles_for_groups(groups))
 
         request.session[signin.SESSION_ID_TOKEN] = tokens["id_token"]
@@ -188,7 +194,9 @@ def token_endpoint_failure(response) -> signin.SignInFailed:
     logger.warning("the token endpoint answered %s: %s", code, description or "(no description)")
     if code == "invalid_grant":
         return signin.SignInFailed(
-            400, "the sign-in code has expired or was already used (invalid_grant)"
+            400,
+            "the sign-in code has expired or was already used (invalid_grant)",
+            code="invalid_grant",
         )
     ask = f"Trying again will not help; please tell {settings.SUPPORT_CONTACT}."
     if code == "invalid_client":
@@ -198,6 +206,7 @@ def token_endpoint_failure(response) -> signin.SignInFailed:
             advice="This is a setting of the portal, not a problem with your account: whoever "
             "runs the portal should check OIDC_CLIENT_ID and OIDC_CLIENT_SECRET against the "
             f"app registered at the provider. {ask}",
+            code="invalid_client",
         )
     if code == "unauthorized_client":
         return signin.SignInFailed(
@@ -206,6 +215,7 @@ def token_endpoint_failure(response) -> signin.SignInFailed:
             "(unauthorized_client)",
             advice="Whoever runs the portal should allow the Authorization Code grant for the "
             f"portal's app at the provider. {ask}",
+            code="unauthorized_client",
         )
     return signin.SignInFailed(
         502,

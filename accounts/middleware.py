@@ -10,7 +10,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
-from accounts import signin
+from accounts import provider, signin
 from accounts.provider import ProviderError
 from accounts.roles import remember_roles
 
@@ -41,7 +41,7 @@ class SessionRefreshMiddleware:
             and signin.session_needs_refresh(request)
         ):
             if request.method not in SAFE_METHODS:
-                return session_check_needed(request)
+                return session_check_needed(request, provider_down=not _provider_answers())
             try:
                 url = signin.authorization_redirect(
                     request, next_path=request.get_full_path(), prompt="none"
@@ -53,10 +53,26 @@ class SessionRefreshMiddleware:
         return self.get_response(request)
 
 
-def session_check_needed(request):
-    """403 for a write on a due session: nothing done; the way back runs the check."""
-    context = {"continue_url": _page_the_form_was_on(request) or reverse("home")}
-    return render(request, "accounts/session_check_needed.html", context, status=403)
+def _provider_answers() -> bool:
+    try:
+        provider.check_reachable(provider.endpoint("authorization_endpoint"))
+    except ProviderError:
+        return False
+    return True
+
+
+def session_check_needed(request, *, provider_down: bool = False):
+    """403 for a write on a due session: nothing done; the way back runs the check. 503 when
+    the provider is down: the check can't run, so writes wait while pages keep being served."""
+    context = {
+        "continue_url": _page_the_form_was_on(request) or reverse("home"),
+        "provider_down": provider_down,
+    }
+    status = 503 if provider_down else 403
+    response = render(request, "accounts/session_check_needed.html", context, status=status)
+    if provider_down:
+        response["Retry-After"] = str(ProviderError.retry_after_seconds)
+    return response
 
 
 def _page_the_form_was_on(request) -> str | None:

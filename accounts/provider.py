@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import collections
 import logging
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import jwt
 import requests
@@ -108,6 +110,10 @@ _discovery: dict[str, _Cached] = {}  # by issuer
 _jwks: dict[str, _Cached] = {}  # by jwks_uri; value is a _KeySet; written only under the lock below
 _last_jwks_fetch: dict[str, float] = {}  # by jwks_uri: when we last asked for it, for any reason
 _discovery_lock = threading.Lock()
+# Whether the provider's authorization host took a TCP connection, by (host, port): (when, ok).
+_reachable: dict[tuple[str, int], tuple[float, bool]] = {}
+# How long one such answer is trusted, so a sign-in start connects at most this often.
+REACHABLE_CHECK_SECONDS = 5.0
 # Held while the JWKS is fetched: one fetch at a time per process; whoever waited uses its result.
 _jwks_fetch_lock = threading.Lock()
 
@@ -118,6 +124,7 @@ def clear_caches() -> None:
         _discovery.clear()
         _jwks.clear()
         _last_jwks_fetch.clear()
+    _reachable.clear()
 
 
 def configured_issuer() -> str:
@@ -173,9 +180,9 @@ def userinfo_response(access_token: str) -> requests.Response:
     )
 
 
-def _get_json(kind: str, url: str) -> dict[str, Any]:
+def _get_json(kind: str, url: str, **kw: Any) -> dict[str, Any]:
     """GET a JSON document that must come back with HTTP 200."""
-    response = provider_request(kind, "GET", url, headers={"Accept": "application/json"})
+    response = provider_request(kind, "GET", url, headers={"Accept": "application/json"}, **kw)
     if response.status_code != 200:
         raise ProviderError(
             f"the provider answered the {kind} request with HTTP {response.status_code}"
@@ -183,9 +190,10 @@ def _get_json(kind: str, url: str) -> dict[str, Any]:
     return response.json()
 
 
-def _fetch_discovery(issuer: str) -> dict[str, Any]:
+def _fetch_discovery(issuer: str, **kw: Any) -> dict[str, Any]:
     """Fetch the discovery document and check that it belongs to our issuer."""
-    document = _get_json("discovery", issuer.rstrip("/") + "/.well-known/openid-configuration")
+    url = issuer.rstrip("/") + "/.well-known/openid-configuration"
+    document = _get_json("discovery", url, **kw)
     if document.get("issuer") != issuer:
         raise ProviderError(
             f"the provider's discovery document names issuer {document.get('issuer')!r}, "
@@ -228,6 +236,16 @@ def _discovered() -> dict[str, Any]:
         return _refresh(_discovery, issuer, lambda: _fetch_discovery(issuer), "discovery")
 
 
+def discovery_check(*, timeout: float) -> None:
+    """Fetch the discovery document now, giving up after `timeout` seconds (the readiness
+    probe's check, which caches its own answer); a good answer also refreshes this process's
+    copy. Raises ProviderError."""
+    issuer = configured_issuer()
+    document = _fetch_discovery(issuer, timeout=timeout)
+    with _discovery_lock:
+        _discovery[issuer] = _Cached(value=document, fetched_at=_clock())
+
+
 def get_provider_metadata() -> dict[str, Any]:
     """The discovery document with any explicit OIDC_OP_* endpoint settings applied."""
     metadata = dict(_discovered())
@@ -249,6 +267,28 @@ def endpoint(name: str, *, required: bool = True) -> str:
     if required and not url:
         raise ProviderError(f"the provider does not publish a {name}")
     return url
+
+
+def check_reachable(url: str) -> None:
+    """Raise ProviderError if `url`'s host takes no TCP connection (answer kept a few seconds).
+
+    The discovery document is cached for an hour, so a sign-in would otherwise send browsers to a
+    provider that is down, and they would see their own "can't reach this site" page. A connect,
+    not an HTTP request: it costs the provider nothing and leaves its request counts alone.
+    """
+    parts = urlsplit(url)
+    host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+    now = _clock()
+    checked = _reachable.get((host, port))
+    if checked is None or now - checked[0] >= REACHABLE_CHECK_SECONDS:
+        try:
+            with socket.create_connection((host, port), timeout=float(settings.OIDC_HTTP_TIMEOUT)):
+                ok = True
+        except OSError:
+            ok = False
+        checked = _reachable[(host, port)] = (now, ok)
+    if not checked[1]:
+        raise ProviderError(f"the provider could not be reached at {host}:{port}")
 
 
 def _fetch_jwks(uri: str) -> _KeySet:

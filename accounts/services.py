@@ -9,6 +9,7 @@ from django.db import transaction
 
 from accounts.models import User
 from accounts.roles import ADMIN, ALL_ROLES, remember_roles
+from audit.services import Action, audit_record
 
 
 def _username_for(issuer: str, subject: str) -> str:
@@ -64,13 +65,22 @@ def role_groups_ensure() -> list[Group]:
 
 @transaction.atomic
 def user_set_roles(*, user: User, roles: set[str]) -> None:
-    """Make the user's role groups exactly `roles`; ADMIN also opens the admin site."""
+    """Make the user's role groups exactly `roles`; ADMIN also opens the admin site. A change
+    is recorded in the audit trail, with the roles before and after."""
     unknown = set(roles) - set(ALL_ROLES)
     if unknown:
         raise ValueError(f"unknown roles: {', '.join(sorted(unknown))}")
     role_groups = role_groups_ensure()
-    user.groups.remove(*[g for g in role_groups if g.name not in roles])
-    user.groups.add(*[g for g in role_groups if g.name in roles])
+    before = set(user.groups.filter(name__in=ALL_ROLES).values_list("name", flat=True))
+    if before != set(roles):
+        user.groups.remove(*[g for g in role_groups if g.name not in roles])
+        user.groups.add(*[g for g in role_groups if g.name in roles])
+        audit_record(
+            action=Action.ROLES_CHANGED,
+            actor=user,
+            target=f"user {user.pk}",
+            details={"from": sorted(before), "to": sorted(roles)},
+        )
     is_admin = ADMIN in roles
     if user.is_staff != is_admin:
         user.is_staff = is_admin

@@ -35,17 +35,23 @@ SESSION_ROLES = "portal_roles"  # as synced at the last sign-in or refresh; save
 DEFAULT_SCOPES = ("openid", "profile", "email")
 
 
+# A failure's code for the audit trail when the raiser names none.
+FAILURE_CODES = {400: "bad_request", 401: "token_rejected", 502: "provider_error"}
+
+
 class SignInFailed(Exception):
     """A sign-in that must end on the "sign-in failed" page with this status and reason.
 
-    `advice` is what to do about it, when the page's usual advice for the status would mislead.
+    `advice` is what to do about it, when the page's usual advice for the status would mislead;
+    `code` is a short name of the failure for the audit trail.
     """
 
-    def __init__(self, status: int, reason: str, *, advice: str = ""):
+    def __init__(self, status: int, reason: str, *, advice: str = "", code: str = ""):
         super().__init__(reason)
         self.status = status
         self.reason = reason
         self.advice = advice
+        self.code = code or FAILURE_CODES.get(status, "failed")
 
 
 def safe_next_path(candidate: str | None) -> str | None:
@@ -92,6 +98,7 @@ def authorization_redirect(request, *, next_path: str | None, prompt: str | None
     if prompt:
         params["prompt"] = prompt
     authorize_url = provider.endpoint("authorization_endpoint")
+    provider.check_reachable(authorize_url)
     add_state_and_verifier_and_nonce_to_session(request, state, params, code_verifier)
     request.session[SESSION_STATES][state]["next"] = safe_next_path(next_path)
     request.session[SESSION_STATES][state]["silent"] = prompt == "none"
@@ -104,7 +111,11 @@ def pop_state(request) -> dict:
     state = request.GET.get("state")
     states = request.session.get(SESSION_STATES)
     if not state or not isinstance(states, dict) or state not in states:
-        raise SignInFailed(400, "the sign-in request was not started here, or was already used")
+        raise SignInFailed(
+            400,
+            "the sign-in request was not started here, or was already used",
+            code="unknown_state",
+        )
     entry = states.pop(state)
     request.session.modified = True
     return entry

@@ -8,23 +8,35 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import auth
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import render, resolve_url
 from django.urls import reverse
+from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_GET, require_http_methods
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
 from accounts import signin
 from accounts.provider import ProviderError
 from accounts.roles import roles_of
+from audit.services import Action, audit_record
 from portal.api import api_endpoint
+from portal.ratelimits import by_client_ip, rate_limited
 
 logger = logging.getLogger(__name__)
 
 
-def sign_in_failed(request, failure: signin.SignInFailed, *, next_path: str | None = None):
-    """The friendly failure page; the reason is logged for whoever runs the portal."""
+def sign_in_failed(
+    request, failure: signin.SignInFailed, *, next_path: str | None = None, actor=None
+):
+    """The friendly failure page; the reason is logged for whoever runs the portal and recorded
+    in the audit trail (its code and words: never a token or code from the provider)."""
     logger.warning("sign-in failed (%s): %s", failure.status, failure.reason)
+    audit_record(
+        action=Action.SIGN_IN_FAILED,
+        actor=actor or request.user,
+        details={"code": failure.code, "status": failure.status, "reason": failure.reason},
+    )
     retry = reverse("oidc_authentication_init")
     if next_path:
         retry += "?" + urlencode({"next": next_path})
@@ -37,6 +49,7 @@ def sign_in_failed(request, failure: signin.SignInFailed, *, next_path: str | No
     return render(request, "accounts/sign_in_failed.html", context, status=failure.status)
 
 
+@method_decorator(rate_limited(("RATELIMIT_SIGNIN", by_client_ip, "you")), name="dispatch")
 class SignInView(OIDCAuthenticationRequestView):
     """GET /oidc/authenticate/: send the browser to the provider (PKCE S256, state, nonce)."""
 
@@ -50,7 +63,9 @@ class SignInView(OIDCAuthenticationRequestView):
             url = signin.authorization_redirect(request, next_path=next_path)
         except ProviderError as error:
             return sign_in_failed(
-                request, signin.SignInFailed(502, str(error)), next_path=next_path
+                request,
+                signin.SignInFailed(502, str(error), code="provider_unreachable"),
+                next_path=next_path,
             )
         return HttpResponseRedirect(url)
 
@@ -65,39 +80,58 @@ class CallbackView(OIDCAuthenticationCallbackView):
             return sign_in_failed(request, failure)
         next_path = entry.get("next")
 
+        # Who was signed in before this answer: a failure below signs them out.
+        earlier_user = request.user if request.user.is_authenticated else None
         if request.GET.get("error"):
             error = request.GET["error"][:100]
-            if entry.get("silent") or request.user.is_authenticated:
+            if entry.get("silent") or earlier_user is not None:
                 # The provider no longer vouches for this user (signed out, disabled, ...).
                 auth.logout(request)
             if error in ("login_required", "interaction_required", "consent_required"):
                 reason = "your session at the sign-in provider has ended; please sign in again"
+                code = "session_ended"
             else:
                 reason = f"the sign-in provider refused the sign-in ({error})"
-            return sign_in_failed(request, signin.SignInFailed(400, reason), next_path=next_path)
+                code = "provider_refused"
+            return sign_in_failed(
+                request,
+                signin.SignInFailed(400, reason, code=code),
+                next_path=next_path,
+                actor=earlier_user,
+            )
 
         try:
             user = auth.authenticate(
                 request, nonce=entry["nonce"], code_verifier=entry.get("code_verifier")
             )
         except signin.SignInFailed as failure:
-            if request.user.is_authenticated:
+            if earlier_user is not None:
                 auth.logout(request)
-            return sign_in_failed(request, failure, next_path=next_path)
+            return sign_in_failed(request, failure, next_path=next_path, actor=earlier_user)
         if user is None:
-            return sign_in_failed(request, signin.SignInFailed(401, "sign-in was not accepted"))
+            return sign_in_failed(
+                request, signin.SignInFailed(401, "sign-in was not accepted", code="not_accepted")
+            )
 
-        if not (request.user.is_authenticated and request.user.pk == user.pk):
-            tokens = {
-                key: request.session.get(key)
-                for key in (
-                    signin.SESSION_ID_TOKEN,
-                    signin.SESSION_ACCESS_TOKEN,
-                    signin.SESSION_CLAIMS,
-                )
-            }
-            auth.login(request, user)  # a new session key: no session fixation
-            request.session.update(tokens)
+        with transaction.atomic():  # the session's user and its audit event, or neither
+            if not (earlier_user is not None and earlier_user.pk == user.pk):
+                tokens = {
+                    key: request.session.get(key)
+                    for key in (
+                        signin.SESSION_ID_TOKEN,
+                        signin.SESSION_ACCESS_TOKEN,
+                        signin.SESSION_CLAIMS,
+                    )
+                }
+                auth.login(request, user)  # a new session key: no session fixation
+                request.session.update(tokens)
+            audit_record(
+                action=Action.SIGN_IN,
+                actor=user,
+                target=f"user {user.pk}",
+                # silent: the periodic re-check (prompt=none) of a session that was signed in
+                details={"silent": bool(entry.get("silent"))},
+            )
         roles = roles_of(user)
         request.session[signin.SESSION_ROLES] = sorted(roles)
         signin.mark_session_fresh(request)
@@ -113,7 +147,11 @@ def sign_out(request):
         return render(request, "accounts/sign_out.html")
     id_token = request.session.get(signin.SESSION_ID_TOKEN)
     was_signed_in = request.user.is_authenticated
-    auth.logout(request)
+    with transaction.atomic():
+        if was_signed_in:
+            user = request.user
+            audit_record(action=Action.SIGN_OUT, actor=user, target=f"user {user.pk}")
+        auth.logout(request)
     provider_url = signin.end_session_url(request, id_token=id_token) if was_signed_in else None
     return HttpResponseRedirect(provider_url or resolve_url(settings.LOGOUT_REDIRECT_URL))
 

@@ -68,15 +68,23 @@ INSTALLED_APPS = [
     "accounts",
     "orders",
     "uploads",
+    "portal.apps.PortalConfig",  # registers the rate-limit settings' check
+    "audit",
 ]
 
 MIDDLEWARE = [
+    # First: /healthz and /readyz are answered before host checks, redirects and sessions.
+    "config.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Outside the session middleware: a 503 page when the database or Redis is down.
+    "portal.middleware.OutagePageMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # After authentication, so every line of the request carries the user id (portal.request_log).
+    "portal.request_log.RequestLogMiddleware",
     "portal.middleware.PrivateWhenSignedInMiddleware",
     "accounts.middleware.SessionRefreshMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -134,7 +142,8 @@ REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "config.cache.PortalRedisCache", "LOCATION": REDIS_URL}}
     # Sessions in Redis, written through to nothing else: any app process can serve any user.
-    SESSION_ENGINE = "django.contrib.sessions.backends.cache"
+    # Django's cache store, but Redis being down is a 503, not a signed-out user.
+    SESSION_ENGINE = "portal.redis_sessions"
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     SESSION_ENGINE = "django.contrib.sessions.backends.db"
@@ -148,7 +157,10 @@ AUTHENTICATION_BACKENDS = ["accounts.backends.PortalOIDCBackend"]
 if ADMIN_BREAK_GLASS_LOGIN:
     AUTHENTICATION_BACKENDS.append("accounts.break_glass.BreakGlassModelBackend")
 # The apps whose data the ADMIN role manages in the admin site (all their permissions).
-ADMIN_MANAGED_APPS = env.list("ADMIN_MANAGED_APPS", default=["accounts", "orders", "uploads"])
+# audit has only a view permission (its admin is read-only for everyone).
+ADMIN_MANAGED_APPS = env.list(
+    "ADMIN_MANAGED_APPS", default=["accounts", "orders", "uploads", "audit"]
+)
 # URL names, resolved by Django (and by our views with resolve_url).
 LOGIN_URL = "oidc_authentication_init"
 LOGIN_REDIRECT_URL = "order_list"
@@ -212,6 +224,25 @@ IMAGE_URL_WINDOW_SECONDS = env.int("IMAGE_URL_WINDOW_SECONDS", default=300)
 SHARE_MAX_SECONDS = env.int("SHARE_MAX_SECONDS", default=7 * 24 * 3600)
 SHARE_REDIRECT_SECONDS = env.int("SHARE_REDIRECT_SECONDS", default=60)
 
+# Scheduled work (README "Scheduled work"): `manage.py share_links_purge` deletes share links
+# this many days after they expired or were revoked (until then their owners still see them).
+SHARE_RETENTION_DAYS = env.int("SHARE_RETENTION_DAYS", default=30)
+
+# Health probes (config/health.py). /readyz gives each call to Redis, S3 and the provider this
+# long, with no retries; S3's and the provider's answers are reused for a few seconds per
+# process, so probes don't hammer them.
+READYZ_TIMEOUT_SECONDS = env.float("READYZ_TIMEOUT_SECONDS", default=1.0)
+READYZ_STORAGE_CACHE_SECONDS = env.int("READYZ_STORAGE_CACHE_SECONDS", default=10)
+READYZ_PROVIDER_CACHE_SECONDS = env.int("READYZ_PROVIDER_CACHE_SECONDS", default=30)
+
+# Rate limits (portal/ratelimits.py): "N/unit" with unit s, m, h or d, optionally a multiple
+# ("10/10m"); "0" or empty turns one off. In Redis with REDIS_URL, else per process.
+RATELIMIT_SIGNIN = env.str("RATELIMIT_SIGNIN", default="20/m")  # starting a sign-in, per IP
+RATELIMIT_SHARE_OPEN = env.str("RATELIMIT_SHARE_OPEN", default="60/m")  # share links, per IP
+RATELIMIT_SHARE_OPEN_PER_LINK = env.str("RATELIMIT_SHARE_OPEN_PER_LINK", default="600/m")
+RATELIMIT_SHARE_PASSWORD = env.str("RATELIMIT_SHARE_PASSWORD", default="30/h")  # wrong, per IP
+RATELIMIT_API = env.str("RATELIMIT_API", default="600/m")  # per signed-in user
+
 
 def s3_storage_options(*, bucket, endpoint_url, region, access_key, secret_key):
     """Options for django-storages' S3 backend: private objects, signed URLs, unique keys."""
@@ -271,11 +302,31 @@ SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
+# Logs go to standard error: one JSON object per line (LOG_FORMAT=json, the default with DEBUG
+# off), or readable lines (console, the default with DEBUG on, for `make run`). portal.logs
+# configures structlog and then this; portal.request_log adds the request's fields.
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOG_FORMAT = env.str("LOG_FORMAT", default="console" if DEBUG else "json")
+if LOG_FORMAT not in ("json", "console"):
+    raise ImproperlyConfigured(f'LOG_FORMAT: "{LOG_FORMAT}" — expected json or console')
+# X-Request-ID from the client is taken as the request id only when a proxy we run sets it.
+TRUST_REQUEST_ID_HEADER = env.bool("TRUST_REQUEST_ID_HEADER", default=False)
+LOGGING_CONFIG = "portal.logs.configure"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "formatters": {
+        "json": {"()": "portal.logs.json_formatter"},
+        "console": {"()": "portal.logs.console_formatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Django's own handlers (plain text, runserver's unmasked request lines) give way to ours.
+        "django": {"handlers": [], "level": LOG_LEVEL},
+        "django.server": {"handlers": [], "propagate": True},
+    },
 }
+# The request_started line only below INFO: request_finished says everything once.
+DJANGO_STRUCTLOG_STATUS_START_LOG_LEVEL = 10  # logging.DEBUG

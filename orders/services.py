@@ -12,8 +12,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.roles import ADMIN, USER, has_role
+from audit.services import Action, audit_record
 from orders.models import IdempotencyKey, InvalidTransition, Order, OrderEvent, OrderLine, Product
 from orders.selectors import status_changes_allowed
+from portal.purge import BATCH_SIZE, delete_in_batches
 from portal.text import is_storable
 
 MAX_LINES = 50
@@ -91,12 +93,16 @@ def request_fingerprint(body) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
+def idempotency_cutoff(now=None):
+    """Keys made before this have expired: the same key again places a new order."""
+    return (now or timezone.now()) - timedelta(hours=IDEMPOTENCY_KEY_HOURS)
+
+
 def order_place_idempotent(
     *, owner, key: str, body_fingerprint: str, lines: list[tuple[str, int]]
 ) -> tuple[Order, bool]:
     """Place an order once per (user, key): a replay returns the first order and False."""
-    cutoff = timezone.now() - timedelta(hours=IDEMPOTENCY_KEY_HOURS)
-    IdempotencyKey.objects.filter(user=owner, key=key, created__lt=cutoff).delete()
+    IdempotencyKey.objects.filter(user=owner, key=key, created__lt=idempotency_cutoff()).delete()
     existing = IdempotencyKey.objects.filter(user=owner, key=key).select_related("order").first()
     if existing is not None:
         return _replayed(existing, body_fingerprint), False
@@ -111,6 +117,13 @@ def order_place_idempotent(
         existing = IdempotencyKey.objects.select_related("order").get(user=owner, key=key)
         return _replayed(existing, body_fingerprint), False
     return order, True
+
+
+def idempotency_keys_purge(*, now=None, batch_size: int = BATCH_SIZE) -> int:
+    """Delete expired Idempotency-Keys (never their orders); answers how many. Safe to run on
+    several machines at once."""
+    expired = IdempotencyKey.objects.filter(created__lt=idempotency_cutoff(now)).only("pk")
+    return delete_in_batches(expired, batch_size=batch_size)
 
 
 def _replayed(existing: IdempotencyKey, body_fingerprint: str) -> Order:
@@ -143,5 +156,11 @@ def order_change_status(*, order: Order, to_status: str, actor) -> tuple[Order, 
     order.save(update_fields=["status", "updated"])
     OrderEvent.objects.create(
         order=order, actor=actor, from_status=from_status, to_status=to_status
+    )
+    audit_record(
+        action=Action.ORDER_STATUS_CHANGED,
+        actor=actor,
+        target=f"order {order.number}",
+        details={"from": from_status, "to": to_status},
     )
     return order, True

@@ -22,6 +22,7 @@ from accounts import signin
 from accounts.api_auth import user_for_access_token
 from accounts.provider import ProviderError, TokenError
 from accounts.roles import has_role
+from portal import ratelimits
 from portal.cursors import BadCursor
 from portal.text import is_storable
 
@@ -40,6 +41,7 @@ ERROR_CODES = (
     ("quota_exceeded", 413, "the file would take your images over UPLOAD_QUOTA_BYTES"),
     ("unsupported_type", 415, "not a picture we take (JPEG, PNG, GIF, WebP, AVIF, HEIC)"),
     ("invalid", 422, "well-formed but unacceptable: unknown SKU or field, quantity below 1, ..."),
+    ("rate_limited", 429, "too many requests from your account; wait as Retry-After says"),
     ("unavailable", 503, "the sign-in provider or the image store is not answering; retry later"),
 )
 STATUS_OF_CODE = {code: status for code, status, _when in ERROR_CODES}
@@ -100,7 +102,8 @@ _csrf_check = _CsrfCheck(lambda request: None)
 
 
 def _authenticate(request, roles: tuple[str, ...]) -> None:
-    """Set request.user from a Bearer token, or keep a fresh session's; then require `roles`."""
+    """Set request.user from a Bearer token, or keep a fresh session's; then require `roles`
+    and count the call against the user's RATELIMIT_API."""
     header = request.headers.get("Authorization", "")
     if header:
         scheme, _, token = header.partition(" ")
@@ -129,6 +132,13 @@ def _authenticate(request, roles: tuple[str, ...]) -> None:
         raise unauthenticated("sign in, or send 'Authorization: Bearer <access token>'")
     if roles and not has_role(request.user, *roles):
         raise ApiError("forbidden", "your account has no role that allows this")
+    refusal = ratelimits.hit(ratelimits.limit("RATELIMIT_API"), str(request.user.pk))
+    if refusal is not None:
+        raise ApiError(
+            "rate_limited",
+            f"too many requests from your account; try again in {refusal.wait}",
+            headers={"Retry-After": str(refusal.retry_after)},
+        )
 
 
 def api_endpoint(

@@ -79,11 +79,11 @@ class ImageAdmin(ReadOnlyFieldsMixin, admin.ModelAdmin):
         return megabytes(image.bytes)
 
     def delete_model(self, request, obj):
-        services.image_delete(obj)  # its objects in S3 too
+        services.image_delete(obj, actor=request.user)  # its objects in S3 too
 
     def delete_queryset(self, request, queryset):
         for image in queryset:
-            services.image_delete(image)
+            services.image_delete(image, actor=request.user)
 
 
 @admin.register(ShareLink)
@@ -145,7 +145,7 @@ class ShareLinkAdmin(ReadOnlyFieldsMixin, admin.ModelAdmin):
 
     @admin.action(description="Revoke selected links", permissions=["change"])
     def revoke_selected(self, request, queryset):
-        revoked = sum(links.link_revoke(link)[1] for link in queryset)
+        revoked = sum(links.link_revoke(link, actor=request.user)[1] for link in queryset)
         self.message_user(
             request,
             f"Revoked {revoked} link{'s' if revoked != 1 else ''}.",

@@ -29,7 +29,7 @@ from portal.api import (
     parse_limit,
     read_json_object,
 )
-from uploads import services, viewers
+from uploads import s3, services, viewers
 from uploads.links import Expiry, LinkGone, LinkRejected, link_create, link_revoke, link_update
 from uploads.models import Image, PendingUpload, ShareLink
 from uploads.processing import BadImage, ImageRefused, TooLarge, megabytes
@@ -280,12 +280,18 @@ def refuse_huge_form(request) -> None:
         )
 
 
-def storage_failures_unavailable(view):
-    """S3 not answering is a 503 with Retry-After, like the sign-in provider not answering."""
+def storage_failures_unavailable(view=None, *, store_first: bool = True):
+    """S3 not answering is a 503 with Retry-After, like the sign-in provider not answering.
+    `store_first`: ask whether S3 answers before anything is done (images and uploads need it;
+    a link's changes don't, so a link can still be revoked while S3 is down)."""
+    if view is None:
+        return lambda view: storage_failures_unavailable(view, store_first=store_first)
 
     @wraps(view)
     def answer(request, *args, **kwargs):
         try:
+            if store_first:
+                s3.require_store()
             return view(request, *args, **kwargs)
         except S3Error as error:
             logger.warning(
@@ -382,13 +388,13 @@ def image_item(request, image_id: str):
     """GET /api/images/<id> shows an image; DELETE removes it, its objects and its links."""
     image = visible_image(request, image_id)
     if request.method == "DELETE":
-        image_delete(image)
+        image_delete(image, actor=request.user)
         return HttpResponse(status=204)
     return JsonResponse(image_to_dict(image))
 
 
 @api_endpoint("GET", "POST", **ENDPOINT)
-@storage_failures_unavailable
+@storage_failures_unavailable(store_first=False)
 def image_links(request, image_id: str):
     """GET /api/images/<id>/links lists the image's links, newest first; POST makes one."""
     image = visible_image(request, image_id)
@@ -414,7 +420,7 @@ def image_links(request, image_id: str):
 
 
 @api_endpoint("GET", "PATCH", "DELETE", **ENDPOINT)
-@storage_failures_unavailable
+@storage_failures_unavailable(store_first=False)
 def link_item(request, token: str):
     """GET /api/links/<token> shows a link; PATCH changes its expiry or max views (an expired
     link opens again when extended; a revoked one is gone); DELETE revokes it, again a no-op."""
@@ -425,7 +431,7 @@ def link_item(request, token: str):
         changes = {}
         if "max_views" in body:
             changes["max_views"] = parse_max_views(body["max_views"])
-        link = link_update(link=link, expiry=parse_expiry(body), **changes)
+        link = link_update(link=link, expiry=parse_expiry(body), actor=request.user, **changes)
     elif request.method == "DELETE":
-        link, _changed = link_revoke(link)
+        link, _changed = link_revoke(link, actor=request.user)
     return JsonResponse(link_to_dict(link, request=request))

@@ -37,6 +37,7 @@ LIMITS = (
     ("IMAGE_URL_WINDOW_SECONDS", 1, PRESIGN_MAX_SECONDS // 2, "URLs live two windows"),
     ("SHARE_MAX_SECONDS", 60, 10 * 365 * 24 * 3600, "a link lives a minute to 10 years"),
     ("SHARE_REDIRECT_SECONDS", 1, PRESIGN_MAX_SECONDS, "S3 signs for at most 7 days"),
+    ("SHARE_RETENTION_DAYS", 0, 10 * 365, "days a link is kept after it ended"),
 )
 
 

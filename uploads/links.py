@@ -13,9 +13,13 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
-from django.core.cache import cache
+from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
+from audit.services import Action, audit_record
+from portal import ratelimits
+from portal.purge import BATCH_SIZE, delete_in_batches
 from uploads import viewers
 from uploads.models import Image, ShareLink
 
@@ -28,8 +32,9 @@ EXPIRY_CHOICES = (
 )
 PASSWORD_MAX_LENGTH = 200
 # Wrong passwords allowed per link in a window, against guessing (each check also costs the
-# hasher's deliberate slowness). Counted per link, not per visitor: a guesser can change address
-# but not link, and only people holding the link can lock it for a while.
+# hasher's deliberate slowness). Counted per link, as well as per visitor (RATELIMIT_SHARE_PASSWORD
+# per client IP): a guesser can change address but not link, and only people holding the link
+# can lock it for a while.
 PASSWORD_TRIES = 10
 PASSWORD_TRIES_SECONDS = 600
 MAX_VIEWS_LIMIT = 1_000_000
@@ -112,43 +117,75 @@ def link_create(
     expires = (expiry or Expiry()).resolve(now)
     if password is not None and len(password) > PASSWORD_MAX_LENGTH:
         raise LinkRejected(f"the password can be at most {PASSWORD_MAX_LENGTH} characters")
-    return ShareLink.objects.create(
-        image=image,
-        created_by=created_by,
-        created=now,
-        expires=expires,
-        max_views=_checked_max_views(max_views),
-        password=make_password(password) if password else "",
-        download=bool(download),
-    )
+    max_views = _checked_max_views(max_views)
+    hashed = make_password(password) if password else ""  # slow on purpose: outside the lock
+    with transaction.atomic():
+        link = ShareLink.objects.create(
+            image=image,
+            created_by=created_by,
+            created=now,
+            expires=expires,
+            max_views=max_views,
+            password=hashed,
+            download=bool(download),
+        )
+        audit_record(
+            action=Action.LINK_CREATED,
+            actor=created_by,
+            target=_target(link),
+            details={
+                "image": image.pk,
+                "expires": expires.isoformat(),
+                "max_views": link.max_views,
+                "password": bool(hashed),
+                "download": link.download,
+            },
+        )
+    return link
+
+
+def _target(link: ShareLink) -> str:
+    return f"share link {link.pk}"  # never the token: the trail is no place for it
 
 
 _UNCHANGED = object()
 
 
-def link_update(*, link: ShareLink, expiry: Expiry | None = None, max_views=_UNCHANGED):
+def link_update(*, link: ShareLink, expiry: Expiry | None = None, max_views=_UNCHANGED, actor=None):
     """Change the expiry (either way, within the maximum from now) and/or max views. An expired
-    link opens again when extended; a revoked one stays revoked (LinkGone)."""
+    link opens again when extended; a revoked one stays revoked (LinkGone). `actor` made the
+    change (the audit trail records which fields, from what to what)."""
     if link.revoked is not None:
         raise LinkGone("this link was revoked; make a new one instead")
-    fields = []
+    changes = {}
     if expiry is not None:
-        link.expires = expiry.resolve(timezone.now())
-        fields.append("expires")
+        expires = expiry.resolve(timezone.now())
+        changes["expires"] = {"from": link.expires.isoformat(), "to": expires.isoformat()}
+        link.expires = expires
     if max_views is not _UNCHANGED:
-        link.max_views = _checked_max_views(max_views)
-        fields.append("max_views")
-    if fields:
-        link.save(update_fields=fields)
+        max_views = _checked_max_views(max_views)
+        changes["max_views"] = {"from": link.max_views, "to": max_views}
+        link.max_views = max_views
+    if changes:
+        with transaction.atomic():
+            link.save(update_fields=list(changes))
+            audit_record(
+                action=Action.LINK_CHANGED,
+                actor=actor,
+                target=_target(link),
+                details={"fields": changes},
+            )
     return link
 
 
-def link_revoke(link: ShareLink) -> tuple[ShareLink, bool]:
+def link_revoke(link: ShareLink, *, actor=None) -> tuple[ShareLink, bool]:
     """Revoke the link; (link, False) when it already was."""
     if link.revoked is not None:
         return link, False
     link.revoked = timezone.now()
-    link.save(update_fields=["revoked"])
+    with transaction.atomic():
+        link.save(update_fields=["revoked"])
+        audit_record(action=Action.LINK_REVOKED, actor=actor, target=_target(link))
     return link, True
 
 
@@ -163,22 +200,32 @@ def password_matches(link: ShareLink, password: str) -> bool:
     return bool(link.password) and check_password(password, link.password)
 
 
-def _tries_key(link: ShareLink) -> str:
-    return f"share-password-tries:{link.token}"
+def _password_limits(link: ShareLink, ip: str):
+    """(limit, key, whose): PASSWORD_TRIES per link, RATELIMIT_SHARE_PASSWORD per client IP."""
+    per_link = ratelimits.per_seconds(
+        PASSWORD_TRIES, PASSWORD_TRIES_SECONDS, name="share-password-link"
+    )
+    return (
+        (per_link, link.token, "link"),
+        (ratelimits.limit("RATELIMIT_SHARE_PASSWORD"), ip, "you"),
+    )
 
 
-def password_try_allowed(link: ShareLink) -> bool:
-    """False after PASSWORD_TRIES wrong passwords within PASSWORD_TRIES_SECONDS."""
-    return (cache.get(_tries_key(link)) or 0) < PASSWORD_TRIES
+def password_try_refusal(link: ShareLink, *, ip: str) -> tuple[ratelimits.Refusal, str] | None:
+    """(refusal, "link" or "you") after PASSWORD_TRIES wrong passwords for this link within
+    PASSWORD_TRIES_SECONDS, or RATELIMIT_SHARE_PASSWORD from this IP; None while tries are left."""
+    for item, key, whose in _password_limits(link, ip):
+        if (refusal := ratelimits.check(item, key)) is not None:
+            return refusal, whose
+    return None
 
 
-def password_try_failed(link: ShareLink) -> None:
-    key = _tries_key(link)
-    if not cache.add(key, 1, timeout=PASSWORD_TRIES_SECONDS):
-        try:
-            cache.incr(key)
-        except ValueError:  # expired between add and incr
-            cache.add(key, 1, timeout=PASSWORD_TRIES_SECONDS)
+def password_try_failed(link: ShareLink, *, ip: str, actor=None) -> None:
+    """Count one wrong password, for the link and for the client IP, and record it in the audit
+    trail."""
+    audit_record(action=Action.LINK_PASSWORD_FAILED, actor=actor, target=_target(link))
+    for item, key, _whose in _password_limits(link, ip):
+        ratelimits.hit(item, key)
 
 
 def link_count_view(link: ShareLink, *, viewer: str | None) -> bool:
@@ -189,3 +236,13 @@ def link_count_view(link: ShareLink, *, viewer: str | None) -> bool:
     toward the total but not toward distinct viewers.
     """
     return viewers.count_view(link, viewer)
+
+
+def links_purge(*, now=None, batch_size: int = BATCH_SIZE) -> int:
+    """Delete share links that expired or were revoked more than SHARE_RETENTION_DAYS ago, and
+    their view counts in Redis; answers how many. Safe to run on several machines at once."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.SHARE_RETENTION_DAYS)
+    ended = ShareLink.objects.filter(Q(expires__lt=cutoff) | Q(revoked__lt=cutoff))
+    return delete_in_batches(
+        ended.only("pk", "token"), batch_size=batch_size, after_batch=viewers.forget
+    )

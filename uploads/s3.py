@@ -6,6 +6,7 @@ that says what to fix), so callers never build S3 requests or read botocore's er
 
 from __future__ import annotations
 
+import time
 import uuid
 from functools import cache
 
@@ -27,6 +28,12 @@ INCOMING_PREFIX = "incoming/"
 # One thread: boto3's default of ten grew the process by ~110 MB for a 200 MB file (FIELD-NOTES).
 TRANSFER = TransferConfig(use_threads=False)
 DELETE_BATCH = 1000  # DeleteObjects takes at most 1,000 keys per call
+# How long one HeadBucket answer to "is the store up?" is trusted, so pages don't each ask S3.
+STORE_CHECK_SECONDS = 5.0
+# The check gives up fast (no retries either): a page waits on it.
+STORE_CHECK_TIMEOUT = 2.0
+# By (endpoint, bucket, key): (when, None or what failed).
+_store_checked: dict[tuple, tuple[float, str | None]] = {}
 
 
 class S3Error(Exception):
@@ -59,19 +66,58 @@ def s3_client():
     )
 
 
+def probe_client(*, timeout: float):
+    """A client for health probes: short connect and read timeouts and no retries, so a probe
+    answers within about `timeout` even when S3 hangs."""
+    return _client(
+        endpoint_url=settings.S3_ENDPOINT_URL,
+        region=settings.S3_REGION,
+        access_key=settings.AWS_ACCESS_KEY_ID,
+        secret_key=settings.AWS_SECRET_ACCESS_KEY,
+        timeout=timeout,
+    )
+
+
 @cache
-def _client(*, endpoint_url, region, access_key, secret_key):
-    options = {
-        "region_name": region,
-        # Some S3-compatible servers reject boto3's default checksum headers (FIELD-NOTES).
-        "config": Config(signature_version="s3v4", request_checksum_calculation="when_required"),
-    }
+def _client(*, endpoint_url, region, access_key, secret_key, timeout=None):
+    # Some S3-compatible servers reject boto3's default checksum headers (FIELD-NOTES).
+    config = Config(signature_version="s3v4", request_checksum_calculation="when_required")
+    if timeout is not None:
+        config = config.merge(
+            Config(connect_timeout=timeout, read_timeout=timeout, retries={"total_max_attempts": 1})
+        )
+    options = {"region_name": region, "config": config}
     if endpoint_url:
         options["endpoint_url"] = endpoint_url
     if access_key:  # without keys boto3 uses its usual chain (instance role, profile, ...)
         options["aws_access_key_id"] = access_key
         options["aws_secret_access_key"] = secret_key
     return boto3.client("s3", **options)
+
+
+def require_store() -> None:
+    """Raise S3Error unless the bucket answered a HeadBucket in the last few seconds.
+
+    Pages of images need no S3 call of their own (their URLs are signed here), so without this
+    a down store would show pages of broken pictures, and uploads would start that can't finish.
+    """
+    where = (settings.S3_ENDPOINT_URL, settings.S3_BUCKET, settings.AWS_ACCESS_KEY_ID)
+    checked_at, problem = _store_checked.get(where, (float("-inf"), None))
+    now = time.monotonic()
+    if now - checked_at >= STORE_CHECK_SECONDS:
+        try:
+            bucket_answers(bucket=settings.S3_BUCKET, timeout=STORE_CHECK_TIMEOUT)
+            problem = None
+        except S3Error as error:
+            problem = str(error)
+        _store_checked[where] = (now, problem)
+    if problem:
+        raise S3Error(problem)
+
+
+def forget_store_check() -> None:
+    """The next require_store asks S3 again (for tests that stop and start it)."""
+    _store_checked.clear()
 
 
 def _code(error: ClientError) -> str:
@@ -92,6 +138,22 @@ def bucket_exists(*, bucket: str) -> bool:
     except BotoCoreError as error:
         raise S3Error(f"S3 not reachable ({error}): check S3_ENDPOINT_URL") from error
     return True
+
+
+def bucket_answers(*, bucket: str, timeout: float) -> None:
+    """HeadBucket through the probe client (reads nothing, writes nothing); raises S3Error with
+    a short reason that names the failure but no address or key."""
+    try:
+        probe_client(timeout=timeout).head_bucket(Bucket=bucket)
+    except ClientError as error:
+        code = _code(error)
+        if code in ("404", "NoSuchBucket"):
+            raise S3Error(f"bucket not found ({code})") from error
+        if code in ("403", "AccessDenied"):
+            raise S3Error(f"access denied ({code})") from error
+        raise S3Error(f"S3 refused HeadBucket ({code or type(error).__name__})") from error
+    except BotoCoreError as error:
+        raise S3Error(f"S3 not reachable ({type(error).__name__})") from error
 
 
 def check_write_and_delete(*, bucket: str) -> None:

@@ -18,6 +18,8 @@ from django.utils import timezone
 from django.utils.http import content_disposition_header
 
 from accounts.models import User
+from audit.services import Action, audit_record
+from portal.purge import delete_in_batches
 from uploads import s3
 from uploads.models import Image, PendingUpload
 from uploads.processing import (
@@ -102,7 +104,7 @@ def image_store(*, owner, file, filename: str, title: str = "", keep_metadata: b
             User.objects.select_for_update().filter(pk=owner.pk).first()
             if problem := quota_problem(owner, size):
                 raise problem
-            return Image.objects.create(
+            image = Image.objects.create(
                 owner=owner,
                 title=_title_from(title, filename),
                 filename=filename,
@@ -115,6 +117,18 @@ def image_store(*, owner, file, filename: str, title: str = "", keep_metadata: b
                 thumbnail_key=thumbnail_key,
                 kept_metadata=keep_metadata,
             )
+            audit_record(
+                action=Action.IMAGE_UPLOADED,
+                actor=owner,
+                target=f"image {image.pk}",
+                details={
+                    "title": image.title,
+                    "filename": filename,
+                    "format": image.format,
+                    "bytes": size,
+                },
+            )
+            return image
     except BaseException:
         _delete_quietly(written)
         raise
@@ -190,23 +204,46 @@ def upload_complete(*, upload: PendingUpload, title: str = "", keep_metadata: bo
 # -- deleting ---------------------------------------------------------------------------------
 
 
-def image_delete(image: Image) -> None:
-    """The image's objects, then its row (and with it its share links)."""
+def image_delete(image: Image, *, actor=None) -> None:
+    """The image's objects, then its row (and with it its share links); `actor` deleted it."""
     s3.delete_keys([image.key, image.thumbnail_key])
-    image.delete()
+    with transaction.atomic():
+        image_id, title, owner_id = image.pk, image.title, image.owner_id
+        image.delete()
+        audit_record(
+            action=Action.IMAGE_DELETED,
+            actor=actor,
+            target=f"image {image_id}",
+            details={"title": title, "owner": owner_id},
+        )
 
 
 def images_delete_all(owner) -> int:
     """Every object under users/<id>/ (batched DeleteObjects) and every image row of `owner`."""
     s3.delete_prefix(s3.user_prefix(owner.pk))
-    _total, by_model = Image.objects.filter(owner=owner).delete()
-    return by_model.get(Image._meta.label, 0)
+    with transaction.atomic():
+        # Uploads take this lock too (image_store), so the ids recorded are the rows deleted.
+        User.objects.select_for_update().filter(pk=owner.pk).first()
+        mine = Image.objects.filter(owner=owner)
+        image_ids = list(mine.order_by("pk").values_list("pk", flat=True))
+        _total, by_model = mine.delete()
+        deleted = by_model.get(Image._meta.label, 0)
+        if deleted:
+            audit_record(
+                action=Action.IMAGES_DELETED_ALL,
+                actor=owner,
+                target=f"user {owner.pk}",
+                details={"count": deleted, "images": image_ids},
+            )
+    return deleted
 
 
 def uploads_cleanup(*, now=None) -> tuple[int, int]:
     """Remove direct uploads never completed: incoming/ objects and pending rows older than a
     day. Answers (objects removed, rows removed)."""
     cutoff = (now or timezone.now()) - STALE_UPLOAD_AGE
+    # Safe to run on several machines at once: deleting a key twice is no error in S3, and
+    # the rows go in batches that a second runner skips (portal/purge.py).
     objects = s3.delete_keys(list(s3.keys_under(s3.INCOMING_PREFIX, older_than=cutoff)))
-    rows, _ = PendingUpload.objects.filter(created__lt=cutoff).delete()
+    rows = delete_in_batches(PendingUpload.objects.filter(created__lt=cutoff).only("pk"))
     return objects, rows

@@ -20,7 +20,9 @@ from django.utils import timezone
 from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_http_methods
 
-from uploads import links, signing, viewers
+from portal.client_ip import client_ip
+from portal.ratelimits import by_client_ip, rate_limited
+from uploads import links, s3, signing, viewers
 from uploads.selectors import link_get_public
 
 # A visitor who typed a link's password gets this signed cookie, scoped to /s/<token>.
@@ -30,6 +32,8 @@ UNLOCK_SALT = "uploads.share_views.unlocked"
 # rightly refuses. The form page embeds and links nothing of another site, so same-origin keeps
 # the token to ourselves there too.
 FORM_REFERRER_POLICY = "same-origin"
+# What a visitor's browser may wait before trying again while S3 is down.
+STORE_RETRY_SECONDS = 30
 
 
 def _share_headers(view):
@@ -40,6 +44,37 @@ def _share_headers(view):
         response.headers.setdefault("Referrer-Policy", "no-referrer")
         response.headers["X-Robots-Tag"] = "noindex, nofollow"
         return response
+
+    return wrapped
+
+
+def _link_key(request, token: str) -> str | None:
+    """The per-link limit's key: the token as asked for (a real token is at most 64 characters;
+    a longer one is a 404 anyway, and is not worth a key of its own)."""
+    return token if len(token) <= 64 else None
+
+
+# Before the link is even looked up, and so before any view is counted: a refused open is no view.
+_open_limits = rate_limited(
+    ("RATELIMIT_SHARE_OPEN", by_client_ip, "you"),
+    ("RATELIMIT_SHARE_OPEN_PER_LINK", _link_key, "link"),
+    layout="uploads/share_base.html",
+)
+
+
+def _store_answering(view):
+    """While S3 is down a link answers 503 before it is looked up or counted: a viewer must not
+    spend a view on an image that can't load, nor be told the link is gone."""
+
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        try:
+            s3.require_store()
+        except s3.S3Error:
+            response = render(request, "uploads/share_unavailable.html", status=503)
+            response["Retry-After"] = str(STORE_RETRY_SECONDS)
+            return response
+        return view(request, *args, **kwargs)
 
     return wrapped
 
@@ -87,10 +122,15 @@ def _will_count(request, link) -> bool:
     return not link.has_password or _unlocked(request, link)
 
 
-def _password_form(request, link, *, wrong: str = "", status: int = 200):
+def _password_form(request, link, *, wrong: str = "", status: int = 200, refused=None):
     context = {"link": link, "wrong": wrong, "referrer_policy": FORM_REFERRER_POLICY}
+    if refused is not None:
+        refusal, context["whose"] = refused
+        context.update(wait=refusal.wait, retry_at=refusal.retry_at)
     response = render(request, "uploads/share_password.html", context, status=status)
     response.headers["Referrer-Policy"] = FORM_REFERRER_POLICY
+    if refused is not None:
+        response.headers["Retry-After"] = str(refused[0].retry_after)
     return response
 
 
@@ -120,10 +160,11 @@ def _unlock(request, link):
     page = reverse("share_open", args=[link.token])
     if not link.has_password:
         return HttpResponseRedirect(page, status=303)
-    if not links.password_try_allowed(link):
-        return _password_form(request, link, wrong="too many", status=429)
+    ip = client_ip(request)
+    if (refused := links.password_try_refusal(link, ip=ip)) is not None:
+        return _password_form(request, link, wrong="too many", status=429, refused=refused)
     if not links.password_matches(link, request.POST.get("password", "")):
-        links.password_try_failed(link)
+        links.password_try_failed(link, ip=ip, actor=request.user)
         return _password_form(request, link, wrong="wrong", status=403)
     response = HttpResponseRedirect(page, status=303)
     response.set_signed_cookie(
@@ -141,6 +182,8 @@ def _unlock(request, link):
 
 @_share_headers
 @require_http_methods(["GET", "HEAD", "POST"])
+@_open_limits
+@_store_answering
 def share_open(request, token: str):
     """The shared image on a small page; a password form first for a link that has one."""
     link = link_get_public(token)
@@ -160,6 +203,8 @@ def share_open(request, token: str):
 
 @_share_headers
 @require_http_methods(["GET", "HEAD"])
+@_open_limits
+@_store_answering
 def share_raw(request, token: str):
     """302 to a presigned URL that lives SHARE_REDIRECT_SECONDS (a download for download links)."""
     link = link_get_public(token)

@@ -106,6 +106,15 @@ def count_view(link: ShareLink, viewer: str | None) -> bool:
     return True
 
 
+def forget(links) -> None:
+    """Remove the Redis counts of links that are gone (without Redis they went with the row);
+    a key already removed is no error."""
+    if not settings.REDIS_URL or not links:
+        return
+    keys = [key for link in links for key in (_views_key(link), _redis_key(link))]
+    _redis(settings.REDIS_URL).delete(*keys)
+
+
 def load_views(links) -> None:
     """With Redis, set each link's `views` to Redis's count (one round trip); the database's
     column is the count otherwise, and where Redis starts from."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from functools import wraps
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -37,6 +38,33 @@ LOCAL_TIME_FORMAT = "%Y-%m-%dT%H:%M"  # what <input type="datetime-local"> shows
 STORE_DOWN = "The image store is not answering right now, so {what}. Try again in a minute."
 
 
+# What a client may wait before asking again while the store is down (the check is kept 5 s).
+STORE_RETRY_SECONDS = 30
+
+
+def storage_unavailable(request):
+    """503: the image store is not answering; orders are not affected."""
+    response = render(request, "uploads/storage_unavailable.html", status=503)
+    response["Retry-After"] = str(STORE_RETRY_SECONDS)
+    return response
+
+
+def store_required(view):
+    """The page needs S3 (it shows or takes images): a clear 503 page while S3 is down, before
+    anything is read or written."""
+
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        try:
+            s3.require_store()
+        except s3.S3Error as error:
+            logger.warning("image store down for %s %s: %s", request.method, request.path, error)
+            return storage_unavailable(request)
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
 def _sentence(text: str) -> str:
     text = capfirst(str(text))
     return text if text.endswith((".", "!", "?")) else text + "."
@@ -60,6 +88,7 @@ def _page_link(everyone: bool, cursor: str | None) -> str | None:
 
 @require_GET
 @role_required(USER, ADMIN)
+@store_required
 def image_list(request):
     """GET /images/: my images newest first (ADMIN: everyone's with ?all=1), paged."""
     is_admin = has_role(request.user, ADMIN)
@@ -105,6 +134,7 @@ def _upload_page(request, *, errors=(), stored=(), title="", keep_metadata=False
 
 @require_http_methods(["GET", "POST"])
 @role_required(USER, ADMIN)
+@store_required
 def image_upload(request):
     """GET shows the upload form; POST stores each file (the page's form without JavaScript;
     with it, upload.js sends the files straight to S3 through the API)."""
@@ -216,6 +246,7 @@ def _detail_page(request, image, *, create_errors=(), create_values=None, status
 
 @require_GET
 @role_required(USER, ADMIN)
+@store_required
 def image_detail(request, image_id):
     """GET /images/<id>/: the image, its details and its share links."""
     return _detail_page(request, _visible_image_or_404(request, image_id))
@@ -238,7 +269,7 @@ def image_delete(request, image_id):
         )
     title = image.title
     try:
-        services.image_delete(image)
+        services.image_delete(image, actor=request.user)
     except s3.S3Error:
         logger.exception("deleting image %s failed", image.pk)
         messages.error(request, STORE_DOWN.format(what="the image was not deleted"))
@@ -308,7 +339,10 @@ def link_edit(request, token):
     if form.is_valid():
         try:
             links.link_update(
-                link=link, expiry=form.expiry_value(), max_views=form.cleaned_data["max_views"]
+                link=link,
+                expiry=form.expiry_value(),
+                max_views=form.cleaned_data["max_views"],
+                actor=request.user,
             )
         except (links.LinkRejected, links.LinkGone) as refused:
             messages.error(request, _sentence(refused))
@@ -325,7 +359,7 @@ def link_edit(request, token):
 def link_revoke(request, token):
     """POST: revoke the link at once; it answers "gone" from then on."""
     link = _visible_link_or_404(request, token)
-    link, changed = links.link_revoke(link)
+    link, changed = links.link_revoke(link, actor=request.user)
     if changed:
         messages.success(request, "Link revoked: it no longer opens.")
     else:

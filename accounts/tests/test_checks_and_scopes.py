@@ -10,6 +10,9 @@ from django.core.management.base import SystemCheckError
 
 from accounts.tests.oidc_test_provider import DROP
 
+# Django's model checks ask SQLite whether it supports JSONField (the audit trail's details).
+pytestmark = pytest.mark.django_db
+
 
 def check_output(settings, **overrides) -> str:
     """The system check's complaint with these settings ("" when it passes)."""

@@ -26,7 +26,7 @@ def redis_server() -> redis.Redis:
 
 def test_the_cache_and_the_sessions_live_in_redis():
     assert settings.CACHES["default"]["BACKEND"] == "config.cache.PortalRedisCache"
-    assert settings.SESSION_ENGINE == "django.contrib.sessions.backends.cache"
+    assert settings.SESSION_ENGINE == "portal.redis_sessions"
     cache.set("portal:test:where", "here", 30)
     assert any(b"portal:test:where" in key for key in redis_server().keys("*portal:test:where"))
 

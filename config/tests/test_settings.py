@@ -56,7 +56,7 @@ def test_every_missing_setting_is_named_at_once():
 # -- one settings surface --------------------------------------------------------------------
 
 SETTINGS_FILE = ROOT / "config" / "settings.py"
-APP_PACKAGES = ("accounts", "orders", "uploads", "portal", "config")
+APP_PACKAGES = ("accounts", "orders", "uploads", "audit", "portal", "config")
 
 
 def environment_variables_read_by_settings() -> set[str]:

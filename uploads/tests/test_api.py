@@ -939,6 +939,7 @@ def test_each_new_error_code_comes_from_a_real_request_with_its_status(
     assert {code: status for code, status, _ in ERROR_CODES} == {
         **ORDER_CODES_STATUS,
         **NEW_CODES_STATUS,
+        "rate_limited": 429,  # answered by a real request in portal/tests/test_ratelimits.py
     }
 
 
