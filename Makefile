@@ -8,6 +8,8 @@ SYSTEM_PYTHON := $(shell for p in python3 python3.13 python3.12; do \
 	&& { echo $$p; break; }; done)
 FOUND_PYTHON := $(shell python3 --version 2>&1 || echo "no python3")
 
+# Whether DEBUG came from outside (environment or command line), before the default below.
+DEBUG_ORIGIN := $(origin DEBUG)
 export DEBUG ?= 1
 
 .PHONY: run test bench lint format install-dev check-python clean
@@ -39,10 +41,28 @@ run: install-dev
 test: install-dev node_modules/.installed
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# The production server and the deploy step before it (README, "Serving in production"). Both
+# run with DEBUG off, as settings.py defaults it, unless DEBUG is given explicitly: the `?= 1`
+# above is for run and test. No install step: production installs its packages when it builds.
+PRODUCTION_ENV := $(if $(filter undefined,$(DEBUG_ORIGIN)),env -u DEBUG,env)
+.PHONY: serve migrate
+serve:
+	$(PRODUCTION_ENV) $(PY) -m config.collectstatic
+	exec $(PRODUCTION_ENV) $(VENV)/bin/gunicorn -c config/gunicorn.py config.wsgi
+
+migrate:
+	$(PRODUCTION_ENV) $(PY) manage.py migrate --noinput
+
 bench: install-dev
 	$(PY) -m bench.oidc_bench
 	$(PY) -m bench.orders_bench $(BENCH_ARGS)
 	$(PY) -m bench.uploads_bench $(BENCH_ARGS)
+
+# Mixed traffic against the portal served as `make serve` serves it, then the checks that
+# nothing was lost (README, "Load"). LOAD_ARGS: e.g. --seconds 10.
+.PHONY: load
+load: install-dev
+	$(PY) -m bench.load $(LOAD_ARGS)
 
 lint: install-dev
 	$(PY) -m ruff check .
@@ -53,4 +73,4 @@ format: install-dev
 	$(PY) -m ruff check --fix .
 
 clean:
-	rm -rf .devstack test-output db.sqlite3
+	rm -rf .devstack test-output db.sqlite3 staticfiles .staticfiles

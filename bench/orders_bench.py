@@ -16,14 +16,11 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import http.client
 import os
 import pstats
 import re
 import secrets
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,10 +29,17 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.common import (
+    Gunicorn,
+    check_prerequisites,
+    http_get,
+    pg_admin,
+    signed_in_cookie,
+)
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 REDIS_DB = 13
 ALICE_ORDERS = 1000
 DEEP_PAGE = 30
@@ -54,47 +58,6 @@ class Result:
     requests_per_s: float
     p50_ms: float
     p99_ms: float
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def check_prerequisites() -> str | None:
-    """None when wrk, PostgreSQL and Redis are there; otherwise what is missing and how to fix."""
-    if not shutil.which("wrk"):
-        return "wrk is not installed: apt-get install -y wrk"
-    import psycopg
-    import redis
-
-    try:
-        psycopg.connect(PG_ADMIN_URL, connect_timeout=3).close()
-    except psycopg.Error as error:
-        return f"PostgreSQL is not reachable at 127.0.0.1:5432 as user postgres: {error}"
-    try:
-        redis.Redis(host="127.0.0.1", port=6379, socket_timeout=3).ping()
-    except redis.RedisError as error:
-        return f"Redis is not reachable at 127.0.0.1:6379: {error}"
-    return None
-
-
-def pg_admin(sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(sql)
-
-
-def http_get(port: int, path: str, cookie: str = "") -> tuple[int, str]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    try:
-        conn.request("GET", path, headers={"Cookie": cookie} if cookie else {})
-        response = conn.getresponse()
-        return response.status, response.read().decode(errors="replace")
-    finally:
-        conn.close()
 
 
 def _ms(value: str, unit: str) -> float:
@@ -127,27 +90,6 @@ def run_wrk(name: str, port: int, path: str, cookie: str, seconds: int) -> Resul
     return result
 
 
-def signed_in_cookie(user) -> str:
-    """A session in the production backend (Redis), as our sign-in would leave it."""
-    from importlib import import_module
-
-    from django.conf import settings
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-
-    from accounts import signin
-    from accounts.roles import roles_of
-
-    session = import_module(settings.SESSION_ENGINE).SessionStore()
-    session[SESSION_KEY] = str(user.pk)
-    session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
-    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
-    session[signin.SESSION_ROLES] = sorted(roles_of(user))
-    # Fresh for the whole run: the refresh middleware must not send us to the provider.
-    session[signin.SESSION_REFRESH_DUE] = time.time() + 30 * 86400
-    session.create()
-    return f"{settings.SESSION_COOKIE_NAME}={session.session_key}"
-
-
 def page_cursor(user, pages_in: int) -> str:
     """The `cursor` of page `pages_in` of the user's order list (keyset: page 1 has none)."""
     from orders.selectors import orders_page
@@ -168,46 +110,6 @@ def cursor_at(user, offset: int) -> str:
 
     newer = orders_visible_to(user).order_by("-created", "-id").values("created", "id")[offset - 1]
     return encode_cursor("older", newer["created"], newer["id"])
-
-
-class Gunicorn:
-    def __init__(self, env: dict[str, str], log_path: Path):
-        self.port = free_port()
-        self.log_path = log_path
-        self.log = log_path.open("w")
-        self.process = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "gunicorn", "config.wsgi:application"),
-                *("--workers", "2", "--worker-class", "sync"),
-                *("--bind", f"127.0.0.1:{self.port}", "--log-level", "warning"),
-            ],
-            cwd=ROOT,
-            env={**os.environ, **env},
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                break
-            try:
-                if http_get(self.port, "/bench/bare")[0] == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"gunicorn did not start:\n{log_path.read_text()[-3000:]}")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.log.close()
 
 
 def profile_list_request(path: str, cookie: str, requests: int = 300) -> None:
@@ -301,6 +203,7 @@ def main() -> int:
         "OIDC_CLIENT_ID": "bench",
         "OIDC_CLIENT_SECRET": "bench",
         "S3_BUCKET": "bench",
+        "SITE_ORIGIN": "http://127.0.0.1",  # required with DEBUG off; nothing here uses it
         "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{database}",
         "REDIS_URL": f"redis://127.0.0.1:6379/{REDIS_DB}",
         "BENCH_CACHE_PREFIX": f"orders-bench-{run_id}",

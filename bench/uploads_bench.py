@@ -43,15 +43,15 @@ from pathlib import Path
 import requests
 
 from bench import orders_bench
-from bench.orders_bench import (
+from bench.common import (
     Gunicorn,
     check_prerequisites,
     free_port,
     http_get,
     pg_admin,
-    run_wrk,
     signed_in_cookie,
 )
+from bench.orders_bench import run_wrk
 
 ROOT = Path(__file__).resolve().parent.parent
 REDIS_DB = 8

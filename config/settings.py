@@ -282,7 +282,9 @@ STORAGES = {
 }
 
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# `make serve` makes staticfiles a symlink to the current build (config/collectstatic.py);
+# resolved once, so this process keeps serving the build it started with.
+STATIC_ROOT = (BASE_DIR / "staticfiles").resolve()
 STATICFILES_DIRS = [BASE_DIR / "static"]
 
 LANGUAGE_CODE = "en-us"
