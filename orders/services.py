@@ -102,12 +102,14 @@ def order_place_idempotent(
     *, owner, key: str, body_fingerprint: str, lines: list[tuple[str, int]]
 ) -> tuple[Order, bool]:
     """Place an order once per (user, key): a replay returns the first order and False."""
-    IdempotencyKey.objects.filter(user=owner, key=key, created__lt=idempotency_cutoff()).delete()
     existing = IdempotencyKey.objects.filter(user=owner, key=key).select_related("order").first()
-    if existing is not None:
+    if existing is not None and existing.created >= idempotency_cutoff():
         return _replayed(existing, body_fingerprint), False
     try:
         with transaction.atomic():
+            if existing is not None:
+                # An expired key places a new order; it is forgotten with the same commit.
+                IdempotencyKey.objects.filter(pk=existing.pk).delete()
             order = order_place(owner=owner, lines=lines)
             IdempotencyKey.objects.create(
                 user=owner, key=key, request_hash=body_fingerprint, order=order
