@@ -224,3 +224,20 @@ def test_sigterm_finishes_the_request_in_flight_then_exits_cleanly(serve_env, se
     assert len(response.split(b"\r\n\r\n", 1)[1]) == length  # the whole page, not cut off
     assert server.process.wait(timeout=graceful_timeout + 5) == 0
     assert "Handling signal: term" in server.log()
+
+
+def test_a_changed_static_file_makes_a_new_build(settings, tmp_path):
+    from config.collectstatic import sources_digest
+
+    unchanged = sources_digest()
+    assert sources_digest() == unchanged
+    extra = tmp_path / "static"
+    extra.mkdir()
+    (extra / "added.css").write_text("p { color: black }")
+    settings.STATICFILES_DIRS = [*settings.STATICFILES_DIRS, extra]
+    added = sources_digest()
+    assert added != unchanged
+    (extra / "added.css").write_text("p { color: navy }")
+    assert sources_digest() not in (unchanged, added)
+    settings.STORAGES = {**settings.STORAGES, "staticfiles": {"BACKEND": "other.Storage"}}
+    assert sources_digest() not in (unchanged, added)
