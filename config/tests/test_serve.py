@@ -26,6 +26,18 @@ from config.tests.portal_servers import (
 )
 
 MAKE_SERVE = ["make", "--no-print-directory", "serve"]
+GUNICORN_VARIABLES = [
+    f"GUNICORN_{name}"
+    for name in (
+        "THREADS",
+        "TIMEOUT",
+        "GRACEFUL_TIMEOUT",
+        "KEEPALIVE",
+        "MAX_REQUESTS",
+        "MAX_REQUESTS_JITTER",
+        "ACCESS_LOG",
+    )
+]
 HASHED_STYLESHEET = re.compile(r'href="(/static/css/portal\.[0-9a-f]{12}\.css)"')
 
 
@@ -61,7 +73,7 @@ def hashed_stylesheet(server) -> str:
 
 
 def gunicorn_settings(monkeypatch, **env) -> dict:
-    for name in ("PORT", "BIND", "WEB_CONCURRENCY", "GUNICORN_THREADS", "GUNICORN_MAX_REQUESTS"):
+    for name in ("PORT", "BIND", "WEB_CONCURRENCY", "LOG_LEVEL", *GUNICORN_VARIABLES):
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
