@@ -10,6 +10,7 @@ import runpy
 import secrets
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -126,6 +127,30 @@ def test_make_serve_runs_with_debug_off_and_serves_hashed_immutable_static_files
     assert max_age >= 365 * 24 * 3600
     assert response.headers["Content-Encoding"] == "gzip"
     assert "Listening at: http://127.0.0.1:" in server.log()
+    assert tables_in(serve_env["DATABASE_URL"]) == set()  # it never migrates
+
+
+def tables_in(sqlite_url: str) -> set[str]:
+    path = sqlite_url.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as database:
+        rows = database.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        return {name for (name,) in rows}
+
+
+def test_make_migrate_is_the_separate_deploy_step(serve_env):
+    serve_env.pop("DEBUG")
+    result = subprocess.run(
+        ["make", "--no-print-directory", "migrate"],
+        cwd=ROOT,
+        env=serve_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert {"django_migrations", "orders_order", "uploads_sharelink"} <= tables_in(
+        serve_env["DATABASE_URL"]
+    )
 
 
 def test_make_serve_refuses_to_start_without_the_production_settings(serve_env, tmp_path):
