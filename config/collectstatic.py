@@ -3,9 +3,11 @@ checkout (python -m config.collectstatic).
 
 collectstatic rewrites and recompresses every hashed file in place, so a server reading
 staticfiles/ meanwhile could send a half-written file. Instead each run collects into a fresh
-directory under .staticfiles/, named after its content, and points the `staticfiles` symlink at
-it in one rename; runs take turns on a lock. Each server resolves the symlink once at start
-(settings.STATIC_ROOT), so it keeps serving the build it started with.
+directory under .staticfiles/, named after what it is made from (the source files, the
+storage backend and the versions that process them), and points the `staticfiles` symlink at it
+in one rename; runs take turns on a lock, and a build that exists is reused without collecting.
+Each server resolves the symlink once at start (settings.STATIC_ROOT), so it keeps serving the
+build it started with.
 """
 
 import fcntl
@@ -20,12 +22,26 @@ from pathlib import Path
 KEEP_OLDER_BUILDS = 3
 
 
-def content_digest(root: Path) -> str:
-    """A name for a build: the hash of every file's path and bytes."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        digest.update(str(path.relative_to(root)).encode() + b"\0")
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
+def sources_digest() -> str:
+    """A name for a build: every source file's path and bytes (as collectstatic finds them),
+    the staticfiles backend, and the Django and whitenoise versions that hash and compress."""
+    from importlib.metadata import version
+
+    from django.apps import apps
+    from django.conf import settings
+    from django.contrib.staticfiles.finders import get_finders
+
+    ignore = apps.get_app_config("staticfiles").ignore_patterns
+    found = sorted(
+        (path, storage.path(path))
+        for finder in get_finders()
+        for path, storage in finder.list(ignore)
+    )
+    recipe = (settings.STORAGES["staticfiles"]["BACKEND"], version("django"), version("whitenoise"))
+    digest = hashlib.sha256("\0".join(recipe).encode())
+    for path, full_path in found:
+        digest.update(path.encode() + b"\0")
+        digest.update(hashlib.sha256(Path(full_path).read_bytes()).digest())
     return digest.hexdigest()[:16]
 
 
@@ -62,20 +78,19 @@ def main() -> None:
     builds.mkdir(exist_ok=True)
     with open(builds / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        staging = Path(tempfile.mkdtemp(prefix=".collecting-", dir=builds))
-        try:
-            # Before anything builds the staticfiles storage, which reads STATIC_ROOT once.
-            settings.STATIC_ROOT = str(staging)
-            call_command("collectstatic", interactive=False, verbosity=0)
-            build = builds / content_digest(staging)
-            if build.is_dir():
-                shutil.rmtree(staging)  # the same files as a build we have: reuse it
-                os.utime(build)
-            else:
+        build = builds / sources_digest()
+        if build.is_dir():
+            os.utime(build)  # made from the same files: reuse it (and keep it longest)
+        else:
+            staging = Path(tempfile.mkdtemp(prefix=".collecting-", dir=builds))
+            try:
+                # Before anything builds the staticfiles storage, which reads STATIC_ROOT once.
+                settings.STATIC_ROOT = str(staging)
+                call_command("collectstatic", interactive=False, verbosity=0)
                 staging.rename(build)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
         point_link_at(link, build)
         prune(builds, build)
     sys.stdout.write(f"static files: {link.name} -> {build.relative_to(settings.BASE_DIR)}\n")
