@@ -340,7 +340,7 @@ def content_security_policies(
     }
     share = {
         "default-src": [CSP.NONE],
-        "img-src": s3,
+        "img-src": [CSP.SELF, *s3],  # 'self': the page's icon
         "style-src": [CSP.SELF],
         "form-action": [CSP.SELF],
         "frame-ancestors": [CSP.NONE],

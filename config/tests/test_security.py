@@ -307,7 +307,7 @@ def test_the_portal_policy_on_aws():
 def test_the_share_page_policy_allows_only_its_image_and_style():
     _, share = policies(s3_endpoint_url="https://s3.example.com:9000", oidc_issuer=SITE)
     assert share == (
-        "default-src 'none'; img-src https://s3.example.com:9000; style-src 'self'; "
+        "default-src 'none'; img-src 'self' https://s3.example.com:9000; style-src 'self'; "
         "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     )
 
@@ -360,3 +360,26 @@ def test_the_s3_origins_are_those_of_the_urls_we_hand_out(region, bucket, endpoi
     assert handed_out <= found
     # Only AWS's regional address of a new bucket comes on top (its global one redirects there).
     assert found - handed_out <= {f"https://{bucket}.s3.{region}.amazonaws.com"}
+
+
+def test_a_jinja2_page_gets_the_nonce_its_header_allows(rf):
+    """The csp context processor works for the portal's Jinja2 pages: a template that needs an
+    inline script writes {{ csp_nonce }}, and only then does the header carry that nonce."""
+    from django.contrib.auth.models import AnonymousUser
+    from django.http import HttpResponse
+    from django.middleware.csp import ContentSecurityPolicyMiddleware
+    from django.template import engines
+
+    def page(source):
+        def view(request):
+            return HttpResponse(engines["jinja2"].from_string(source).render(request=request))
+
+        request = rf.get("/")
+        request.user = AnonymousUser()
+        return ContentSecurityPolicyMiddleware(view)(request)
+
+    response = page('<script nonce="{{ csp_nonce }}">1</script>')
+    nonce = response.content.decode().split('"')[1]
+    assert len(nonce) >= 16
+    assert f"script-src 'self' 'nonce-{nonce}';" in response["Content-Security-Policy"]
+    assert "nonce" not in page("<p>no script</p>")["Content-Security-Policy"]
