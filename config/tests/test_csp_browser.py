@@ -5,12 +5,14 @@ thumbnail blocked by img-src can't pass unnoticed."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 from decimal import Decimal
 
 import pytest
 from django.conf import settings
 from django.utils.csp import CSP
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect
 
 from accounts.roles import USER
@@ -57,11 +59,11 @@ class CspWatch:
 
     def images(self, tab, where: str, *, expected: int | None = None) -> None:
         """Every image on the page loaded (and `expected` pictures, when given)."""
-        try:
+        # An image that never finishes is reported below, with the ones that failed.
+        with contextlib.suppress(PlaywrightTimeoutError):
             tab.wait_for_function("Array.from(document.images).every((img) => img.complete)")
-        except Exception:  # noqa: BLE001 - reported below as the images that never loaded
-            pass
-        self.problems += [f"{where}: image not loaded: {src}" for src in tab.evaluate(BROKEN_IMAGES)]
+        broken = tab.evaluate(BROKEN_IMAGES)
+        self.problems += [f"{where}: image not loaded: {src}" for src in broken]
         if expected is not None:
             count = tab.evaluate(CONTENT_IMAGES)
             if count != expected:
