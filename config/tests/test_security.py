@@ -32,6 +32,8 @@ def manage(*args, **overrides) -> subprocess.CompletedProcess:
     # A key that looks random: check --deploy rightly flags PRODUCTION_ENV's "xxx…".
     env.update(PRODUCTION_ENV, SECRET_KEY=secrets.token_urlsafe(50), **overrides)
     env.pop("DJANGO_SETTINGS_MODULE", None)
+    # The browser fixture sets it in this process; a deployment must not (async.E001).
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
