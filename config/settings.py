@@ -263,15 +263,6 @@ USE_I18N = True
 USE_TZ = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-CSRF_FAILURE_VIEW = "config.views.csrf_failure"
-# A form upload is streamed to a temporary file (never held in memory) and cut off past
-# UPLOAD_MAX_BYTES; see uploads/upload_handlers.py.
-FILE_UPLOAD_HANDLERS = ["uploads.upload_handlers.LimitedTemporaryFileUploadHandler"]
-SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SAMESITE = "Lax"
-SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not DEBUG)
-CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-
 # -- Security headers (README "Security headers") -------------------------------------------
 # HTTPS only with DEBUG off: plain HTTP gets a 301, except the load balancer's probes. Behind a
 # proxy that ends TLS, TRUSTED_PROXY_COUNT must be 1 or more, or every request looks like HTTP.
@@ -356,6 +347,15 @@ SECURE_CSP, SHARE_CSP = content_security_policies(
     oidc_issuer=OIDC_ISSUER,
     oidc_logout_endpoint=OIDC_OP_LOGOUT_ENDPOINT,
 )
+
+CSRF_FAILURE_VIEW = "config.views.csrf_failure"
+# A form upload is streamed to a temporary file (never held in memory) and cut off past
+# UPLOAD_MAX_BYTES; see uploads/upload_handlers.py.
+FILE_UPLOAD_HANDLERS = ["uploads.upload_handlers.LimitedTemporaryFileUploadHandler"]
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not DEBUG)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
 LOGGING = {
     "version": 1,
