@@ -121,7 +121,8 @@ def upload_two_images(tab, base_url: str, watch: CspWatch) -> None:
     assert Image.objects.count() == 2
 
 
-def test_every_page_under_the_policy(page, browser, live_server, an_order, empty_bucket):
+def test_every_page_under_the_policy(page, browser, live_server, an_order, empty_bucket, settings):
+    settings.ROOT_URLCONF = "config.tests.urls"  # the real pages, plus /boom/ and /forbidden/
     base = live_server.url
     watch = CspWatch(page.context)
 
@@ -130,6 +131,8 @@ def test_every_page_under_the_policy(page, browser, live_server, an_order, empty
     watch.visit(page, base + "/api/", "api guide")
     watch.visit(page, base + "/no-such-page/", "404", status=404)
     watch.visit(page, base + "/oidc/callback/?state=bogus", "sign-in failed", status=400)
+    watch.visit(page, base + "/boom/", "500 (a page of its own)", status=500)
+    watch.visit(page, base + "/forbidden/", "403", status=403)
 
     # -- a USER: orders, account (its copy button's script), uploads, gallery, image, links
     sign_in_as(page, live_server, "alice", lands_on="/orders/")
