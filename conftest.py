@@ -18,7 +18,7 @@ from botocore.config import Config
 from django.conf import settings as django_settings
 from django.test.utils import override_settings
 
-from config.settings import s3_storage_options
+from config.settings import content_security_policies, s3_storage_options
 from devstack.servers import ensure_private_bucket, start_test_stack, stop_servers
 
 # Our own test OpenID provider (`op`) and settings pointed at it (`op_settings`); the one user
@@ -147,6 +147,14 @@ def _settings_use_local_stack(local_stack):
         },
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+    # The policies name S3's and the provider's origins, so they follow the stack too.
+    portal_csp, share_csp = content_security_policies(
+        bucket=local_stack.bucket,
+        s3_endpoint_url=local_stack.s3_endpoint_url,
+        region=local_stack.region,
+        oidc_issuer=local_stack.issuer,
+        oidc_logout_endpoint="",
+    )
     with override_settings(
         OIDC_ISSUER=local_stack.issuer,
         S3_BUCKET=local_stack.bucket,
@@ -154,6 +162,8 @@ def _settings_use_local_stack(local_stack):
         AWS_ACCESS_KEY_ID=local_stack.access_key,
         AWS_SECRET_ACCESS_KEY=local_stack.secret_key,
         STORAGES=storages,
+        SECURE_CSP=portal_csp,
+        SHARE_CSP=share_csp,
     ):
         yield
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -33,6 +34,23 @@ def url_problem(value: str) -> str | None:
     if any(ch.isspace() for ch in value) or parts.fragment:
         return "a URL may not contain spaces or a #fragment"
     return None
+
+
+def plain_http_problem(value: str) -> str | None:
+    """Why `value` may not be used with DEBUG off: an http:// URL to a host other than this
+    machine's loopback (127.0.0.0/8, ::1, localhost) would carry tokens or images unencrypted."""
+    parts = urlsplit(value)
+    if parts.scheme != "http" or not parts.hostname:
+        return None
+    host = parts.hostname.lower()
+    if host == "localhost":
+        return None
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return None
+    except ValueError:
+        pass
+    return "http:// is only for a server on this machine (127.0.0.1, ::1, localhost): use https://"
 
 
 def _error(variable: str, problem: str, number: int) -> checks.Error:
@@ -66,9 +84,25 @@ def check_sign_in_settings(app_configs=None, **kwargs) -> list[checks.Error]:
             _error("OIDC_ROLES_CLAIM", f'"{claim}" — a claim name or dotted path, no spaces', 3)
         )
 
-    urls = {"OIDC_ISSUER": settings.OIDC_ISSUER}
-    urls.update((name, getattr(settings, name)) for name in ENDPOINT_SETTINGS.values())
-    for variable, value in urls.items():
+    for variable, value in _provider_urls().items():
         if value and (problem := url_problem(value)):
             errors.append(_error(variable, f'"{value}" — {problem}', 4))
     return errors
+
+
+@checks.register(checks.Tags.security)
+def check_provider_uses_https(app_configs=None, **kwargs) -> list[checks.Error]:
+    """With DEBUG off, the provider's URLs are https:// unless the provider runs on loopback."""
+    if settings.DEBUG:
+        return []
+    errors = []
+    for variable, value in _provider_urls().items():
+        if value and not url_problem(value) and (problem := plain_http_problem(value)):
+            errors.append(_error(variable, f'"{value}" — {problem}', 5))
+    return errors
+
+
+def _provider_urls() -> dict[str, str]:
+    urls = {"OIDC_ISSUER": settings.OIDC_ISSUER}
+    urls.update((name, getattr(settings, name)) for name in ENDPOINT_SETTINGS.values())
+    return urls

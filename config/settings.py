@@ -6,6 +6,7 @@ local S3 (SeaweedFS) and the local OpenID provider. With DEBUG off, the settings
 """
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -76,6 +77,7 @@ MIDDLEWARE = [
     # First: /healthz and /readyz are answered before host checks, redirects and sessions.
     "config.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Outside the session middleware: a 503 page when the database or Redis is down.
     "portal.middleware.OutagePageMiddleware",
@@ -105,6 +107,7 @@ TEMPLATES = [
             "context_processors": [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.csp",
                 "accounts.context_processors.portal",
             ],
         },
@@ -292,6 +295,91 @@ TIME_ZONE = env.str("TIME_ZONE", default="Europe/Berlin")
 USE_I18N = True
 USE_TZ = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# -- Security headers (README "Security headers") -------------------------------------------
+# HTTPS only with DEBUG off: plain HTTP gets a 301, except the load balancer's probes. Behind a
+# proxy that ends TLS, TRUSTED_PROXY_COUNT must be 1 or more, or every request looks like HTTP.
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^healthz/?$", r"^readyz/?$"]
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 365 * 24 * 3600)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+# Preloading is hard to undo (browsers ship the list): only when deliberately asked for.
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+# check --deploy would suggest preloading on every run; off is the deliberate choice above.
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
+SECURE_CONTENT_TYPE_NOSNIFF = True
+# No page address (order numbers, image ids) goes to S3 or the provider in a Referer.
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+CSRF_COOKIE_SAMESITE = "Lax"
+
+
+def web_origin(url: str) -> str:
+    """scheme://host[:port] of an absolute URL, as a browser compares origins."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}".lower()
+
+
+def s3_browser_origins(*, bucket, endpoint_url, region) -> list[str]:
+    """The origins browsers fetch images from and POST uploads to: those of the presigned GET
+    and POST URLs boto3 makes for this configuration (asked of boto3 itself, offline)."""
+    import boto3
+    from botocore.config import Config
+
+    options = {"region_name": region, "config": Config(signature_version="s3v4")}
+    if endpoint_url:
+        options["endpoint_url"] = endpoint_url
+    client = boto3.session.Session(
+        aws_access_key_id="origin-only",
+        aws_secret_access_key="origin-only",  # noqa: S106
+    ).client("s3", **options)
+    get_url = client.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "k"})
+    origins = {web_origin(get_url), web_origin(client.generate_presigned_post(bucket, "k")["url"])}
+    if not endpoint_url and "." not in bucket and region != "us-east-1":
+        # AWS answers a new bucket's global address with a 307 to its regional one for a while.
+        origins.add(f"https://{bucket}.s3.{region}.amazonaws.com".lower())
+    return sorted(origins)
+
+
+def content_security_policies(
+    *, bucket, s3_endpoint_url, region, oidc_issuer, oidc_logout_endpoint
+) -> tuple[dict, dict]:
+    """The portal's Content-Security-Policy and the share page's tighter one (README)."""
+    from django.utils.csp import CSP
+
+    s3 = s3_browser_origins(bucket=bucket, endpoint_url=s3_endpoint_url, region=region)
+    # Chromium applies form-action to the redirects after a POST: sign-out ends at the provider.
+    provider = sorted({web_origin(url) for url in (oidc_issuer, oidc_logout_endpoint) if url})
+    portal = {
+        "default-src": [CSP.SELF],
+        "script-src": [CSP.SELF, CSP.NONCE],  # the nonce appears only when a template uses it
+        "style-src": [CSP.SELF],
+        "img-src": [CSP.SELF, *s3],
+        "connect-src": [CSP.SELF, *s3],  # direct uploads POST to S3
+        "form-action": [CSP.SELF, *provider],
+        "frame-ancestors": [CSP.NONE],
+        "base-uri": [CSP.NONE],
+        "object-src": [CSP.NONE],
+    }
+    share = {
+        "default-src": [CSP.NONE],
+        "img-src": [CSP.SELF, *s3],  # 'self': the page's icon
+        "style-src": [CSP.SELF],
+        "form-action": [CSP.SELF],
+        "frame-ancestors": [CSP.NONE],
+        "base-uri": [CSP.NONE],
+    }
+    return portal, share
+
+
+SECURE_CSP, SHARE_CSP = content_security_policies(
+    bucket=S3_BUCKET,
+    s3_endpoint_url=S3_ENDPOINT_URL,
+    region=S3_REGION,
+    oidc_issuer=OIDC_ISSUER,
+    oidc_logout_endpoint=OIDC_OP_LOGOUT_ENDPOINT,
+)
 
 CSRF_FAILURE_VIEW = "config.views.csrf_failure"
 # A form upload is streamed to a temporary file (never held in memory) and cut off past

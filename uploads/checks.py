@@ -5,7 +5,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core import checks
 
-from accounts.checks import url_problem
+from accounts.checks import plain_http_problem, url_problem
 
 
 @checks.register()
@@ -22,6 +22,21 @@ def check_storage_settings(app_configs=None, **kwargs) -> list[checks.Error]:
         problem = "an origin is scheme://host[:port], without a path, a trailing / or a query"
     if problem:
         errors.append(checks.Error(f'SITE_ORIGIN: "{origin}" — {problem}', id="uploads.E002"))
+    return errors
+
+
+@checks.register(checks.Tags.security)
+def check_storage_uses_https(app_configs=None, **kwargs) -> list[checks.Error]:
+    """With DEBUG off, S3 and the site are reached over https:// unless they are on loopback."""
+    if settings.DEBUG:
+        return []
+    errors = []
+    for variable, value in (
+        ("S3_ENDPOINT_URL", settings.S3_ENDPOINT_URL),
+        ("SITE_ORIGIN", settings.SITE_ORIGIN),
+    ):
+        if value and not url_problem(value) and (problem := plain_http_problem(value)):
+            errors.append(checks.Error(f'{variable}: "{value}" — {problem}', id="uploads.E005"))
     return errors
 
 

@@ -12,6 +12,7 @@ from django.test import Client
 from accounts import provider, tokens
 from accounts.roles import ADMIN, USER, roles_of
 from accounts.tests.oidc_test_provider import OIDCTestProvider
+from config.settings import content_security_policies
 
 # The demo people of devstack/users.json, with the same role sets; the first (alice) is the
 # test provider's current user unless a test picks another.
@@ -60,6 +61,14 @@ def op_settings(settings: Any, op: OIDCTestProvider) -> Iterator[None]:
     settings.OIDC_HTTP_TIMEOUT = 2
     for name in provider.ENDPOINT_SETTINGS.values():
         setattr(settings, name, "")
+    # Sign-out's form-action names the provider's origin (config/settings.py).
+    settings.SECURE_CSP, settings.SHARE_CSP = content_security_policies(
+        bucket=settings.S3_BUCKET,
+        s3_endpoint_url=settings.S3_ENDPOINT_URL,
+        region=settings.S3_REGION,
+        oidc_issuer=op.issuer,
+        oidc_logout_endpoint="",
+    )
     provider.clear_caches()
     tokens.clear_caches()
     provider.provider_calls.clear()

@@ -56,7 +56,7 @@ def test_a_bad_value_stops_check_naming_the_variable_and_the_bad_part(settings, 
 
 
 @pytest.mark.parametrize(
-    "url", ["https://dev-1.okta.com/oauth2/default", "http://keycloak:8080/realms/x"]
+    "url", ["https://dev-1.okta.com/oauth2/default", "https://keycloak:8443/realms/x"]
 )
 def test_urls_with_any_host_name_pass(settings, url):
     assert check_output(settings, OIDC_ISSUER=url, S3_ENDPOINT_URL=url) == ""
