@@ -220,3 +220,15 @@ def screenshot():
         return path
 
     return take
+
+
+def pytest_collection_modifyitems(config, items):
+    """SKIP_OWN_SERVERS (.ci/run's PostgreSQL and Redis passes) skips the tests marked
+    own_servers: they start every server they use, so the suite's database and cache change
+    nothing for them, and the first pass has run them."""
+    if not os.environ.get("SKIP_OWN_SERVERS"):
+        return
+    skip = pytest.mark.skip(reason="own servers: run in .ci/run's first pass (SKIP_OWN_SERVERS)")
+    for item in items:
+        if item.get_closest_marker("own_servers"):
+            item.add_marker(skip)

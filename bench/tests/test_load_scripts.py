@@ -18,7 +18,10 @@ import pytest
 
 from bench.load import Kind, read_logs, run_kinds
 
-pytestmark = pytest.mark.skipif(not shutil.which("wrk"), reason="wrk is not installed")
+pytestmark = [
+    pytest.mark.own_servers,
+    pytest.mark.skipif(not shutil.which("wrk"), reason="wrk is not installed"),
+]
 
 DROPPED_KEY = "test-1-3"  # its first request loses its connection, unanswered
 

@@ -23,6 +23,8 @@ from config.tests.test_accessibility import axe_js, problems_at_each_width  # no
 from devstack.servers import ensure_private_bucket
 from uploads.tests.samples import photo
 
+pytestmark = pytest.mark.own_servers
+
 CSRF = secrets.token_hex(16)  # a CSRF cookie of our choosing, sent back in forms and headers
 STORAGE_DOWN = "Images can't be shown or uploaded right now"
 SESSION_STORE_DOWN = "The portal can't reach its session store right now"

@@ -41,6 +41,10 @@ GUNICORN_VARIABLES = [
 ]
 HASHED_STYLESHEET = re.compile(r'href="(/static/css/portal\.[0-9a-f]{12}\.css)"')
 
+# Each server here has a SQLite file of its own; the suite's DATABASE_URL and REDIS_URL
+# don't reach it.
+pytestmark = pytest.mark.own_servers
+
 
 @pytest.fixture
 def serve_env(local_stack, tmp_path):
