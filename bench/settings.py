@@ -19,3 +19,6 @@ CACHES = {
 # The benches send tens of thousands of requests from 127.0.0.1 as a few users: the rate limits
 # stay on, so their cost is in the figures, but far from refusing anything.
 RATELIMIT_SHARE_OPEN = RATELIMIT_SHARE_OPEN_PER_LINK = RATELIMIT_API = "1000000000/m"
+# The benches speak plain HTTP on 127.0.0.1, as a load balancer that ends TLS does (make load
+# also says https in X-Forwarded-Proto); with the redirect every request would be a 301.
+SECURE_SSL_REDIRECT = False
