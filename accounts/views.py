@@ -70,6 +70,13 @@ class SignInView(OIDCAuthenticationRequestView):
         return HttpResponseRedirect(url)
 
 
+def _callback_key(request, **kwargs) -> str:
+    """The callback's own count, at the sign-in rate: a sign-in is one start and one callback,
+    and a flood of made-up callbacks (each an audited failure) must not cost anyone a start."""
+    return f"callback:{by_client_ip(request)}"
+
+
+@method_decorator(rate_limited(("RATELIMIT_SIGNIN", _callback_key, "you")), name="dispatch")
 class CallbackView(OIDCAuthenticationCallbackView):
     """GET /oidc/callback/: finish sign-in; every failure ends on the sign-in failed page."""
 

@@ -149,6 +149,23 @@ def test_sign_in_starts_past_the_limit_get_the_friendly_429(limits_store, settin
 
 
 @pytest.mark.django_db
+def test_made_up_callbacks_are_limited_on_their_own_count(limits_store, settings):
+    from audit.models import AuditEvent
+
+    settings.RATELIMIT_SIGNIN = "2/m"
+    visitor = Client()
+    callback = reverse("oidc_authentication_callback")
+
+    answers = [visitor.get(callback, {"state": "made-up", "code": "x"}) for _ in range(3)]
+
+    assert [answer.status_code for answer in answers[:2]] == [400, 400]
+    assert_refused_page(answers[2], longest=60)
+    assert AuditEvent.objects.filter(action="sign_in_failed").count() == 2  # none for the 429
+    # The starts have a count of their own: a real sign-in still begins.
+    assert sign_in_start(visitor).status_code == 302
+
+
+@pytest.mark.django_db
 def test_the_sign_in_limit_is_per_client_ip(limits_store, settings):
     settings.RATELIMIT_SIGNIN = "1/m"
     assert sign_in_start(Client(), REMOTE_ADDR="10.0.0.1").status_code == 302
