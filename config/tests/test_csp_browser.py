@@ -5,19 +5,18 @@ thumbnail blocked by img-src can't pass unnoticed."""
 
 from __future__ import annotations
 
-import contextlib
 import re
 from decimal import Decimal
 
 import pytest
 from django.conf import settings
 from django.utils.csp import CSP
-from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect
 
 from accounts.roles import USER
 from accounts.services import user_set_roles, user_upsert_from_claims
 from accounts.tests.fixtures import sign_in_as
+from config.tests.browser_waits import page_condition
 from orders.models import Product
 from orders.services import order_place
 from uploads import s3
@@ -34,6 +33,7 @@ document.addEventListener("securitypolicyviolation", (event) => console.error(
   `securitypolicyviolation: ${event.effectiveDirective} blocked ` +
   `${event.blockedURI || "inline"} on ${event.documentURI}`));
 """
+ALL_IMAGES_SETTLED = "() => Array.from(document.images).every((img) => img.complete)"
 BROKEN_IMAGES = """() => Array.from(document.images)
   .filter((img) => !(img.complete && img.naturalWidth > 0))
   .map((img) => img.currentSrc || img.src || "(no src)")"""
@@ -60,8 +60,7 @@ class CspWatch:
     def images(self, tab, where: str, *, expected: int | None = None) -> None:
         """Every image on the page loaded (and `expected` pictures, when given)."""
         # An image that never finishes is reported below, with the ones that failed.
-        with contextlib.suppress(PlaywrightTimeoutError):
-            tab.wait_for_function("Array.from(document.images).every((img) => img.complete)")
+        page_condition(tab, ALL_IMAGES_SETTLED)
         broken = tab.evaluate(BROKEN_IMAGES)
         self.problems += [f"{where}: image not loaded: {src}" for src in broken]
         if expected is not None:

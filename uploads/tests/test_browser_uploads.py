@@ -14,6 +14,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from accounts.tests.fixtures import sign_in_as
+from config.tests.browser_waits import wait_for
 from config.tests.test_accessibility import (  # noqa: F401 - axe_js is a fixture
     WIDTHS,
     axe_js,
@@ -107,7 +108,7 @@ def test_two_images_at_once_a_link_opened_by_a_stranger_then_revoked(
 
     page.get_by_role("link", name="harbour").click()
     expect(page.get_by_role("heading", level=1, name="harbour")).to_be_visible()
-    page.wait_for_function("document.querySelector('.image-full').complete")
+    wait_for(page, "() => document.querySelector('.image-full').complete")
     assert page.locator(".image-full").evaluate("img => img.naturalWidth") == 1200  # upright
     checks.check(page, "image-no-links")
 
@@ -126,7 +127,7 @@ def test_two_images_at_once_a_link_opened_by_a_stranger_then_revoked(
         assert visitor.goto(address).status == 200
         # no title was given, and the file name is never shown to strangers
         expect(visitor.get_by_role("heading", level=1, name="Shared image")).to_be_visible()
-        visitor.wait_for_function("document.querySelector('main img').complete")
+        wait_for(visitor, "() => document.querySelector('main img').complete")
         assert visitor.locator("main img").evaluate("img => img.naturalWidth") > 0
 
         page.reload()

@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from config.tests.browser_waits import wait_for
 from config.tests.test_accessibility import (  # noqa: F401 - axe_js is a fixture
     WIDTHS,
     axe_js,
@@ -72,7 +73,7 @@ def test_an_anonymous_visitor_sees_the_image_then_the_gone_page(
     assert answer.status == 200
     expect(visitor.get_by_role("heading", level=1, name="Lake in spring")).to_be_visible()
     expect(visitor.get_by_role("img", name="Lake in spring")).to_be_visible()
-    visitor.wait_for_function("document.querySelector('main img').complete")
+    wait_for(visitor, "() => document.querySelector('main img').complete")
     assert image_displays(visitor)
     expect(visitor.get_by_text(re.compile(r"works until .* CES?T"))).to_be_visible()
     problems = check_at_both_widths(visitor, axe_js, screenshot, "page")
@@ -102,7 +103,7 @@ def test_a_download_link_offers_the_download(
 
     visitor.goto(address(live_server, link))
 
-    visitor.wait_for_function("document.querySelector('main img').complete")
+    wait_for(visitor, "() => document.querySelector('main img').complete")
     assert image_displays(visitor)
     download_button = visitor.get_by_role("link", name="Download the image")
     expect(download_button).to_be_visible()
@@ -143,7 +144,7 @@ def test_the_password_flow_by_keyboard(
     visitor.keyboard.type(PASSWORD)
     visitor.keyboard.press("Enter")
     expect(visitor.get_by_role("heading", level=1, name="Lake in spring")).to_be_visible()
-    visitor.wait_for_function("document.querySelector('main img').complete")
+    wait_for(visitor, "() => document.querySelector('main img').complete")
     assert image_displays(visitor)
     assert PASSWORD not in visitor.url
     # The raw link now opens too, with the cookie the form set (scoped to this link).
