@@ -20,7 +20,7 @@ from storages.backends.s3 import S3Storage
 
 from accounts.checks import check_provider_uses_https
 from config.settings import content_security_policies, s3_browser_origins, s3_storage_options
-from config.tests.test_settings import PRODUCTION_ENV, ROOT
+from config.tests.test_settings import PRODUCTION_ENV, ROOT, manage_py
 from uploads.checks import check_storage_uses_https
 
 SITE = "https://portal.example.com"
@@ -34,14 +34,7 @@ def manage(*args, **overrides) -> subprocess.CompletedProcess:
     env.pop("DJANGO_SETTINGS_MODULE", None)
     # The browser fixture sets it in this process; a deployment must not (async.E001).
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return manage_py(*args, env=env)
 
 
 @pytest.fixture

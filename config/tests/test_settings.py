@@ -18,18 +18,23 @@ PRODUCTION_ENV = {
 }
 
 
-def run_check(**overrides):
-    env = {k: v for k, v in os.environ.items() if k not in PRODUCTION_ENV}
-    env.update(PRODUCTION_ENV, **overrides)
-    env.pop("DJANGO_SETTINGS_MODULE", None)
+def manage_py(*args: str, env: dict) -> subprocess.CompletedProcess:
+    """`manage.py <args>` in a fresh process with exactly this environment."""
     return subprocess.run(
-        [sys.executable, "manage.py", "check"],
+        [sys.executable, "manage.py", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
         timeout=120,
     )
+
+
+def run_check(**overrides):
+    env = {k: v for k, v in os.environ.items() if k not in PRODUCTION_ENV}
+    env.update(PRODUCTION_ENV, **overrides)
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    return manage_py("check", env=env)
 
 
 def test_check_passes_with_every_required_setting():

@@ -10,11 +10,10 @@ import socket
 import pytest
 import redis
 from django.conf import settings as django_settings
-from django.core.management import call_command
-from django.core.management.base import SystemCheckError
 from django.test import Client
 from django.urls import reverse
 
+from accounts.tests.test_checks_and_scopes import check_output
 from portal import ratelimits
 from portal.ratelimits import Refusal, parse_rate
 
@@ -71,17 +70,6 @@ def test_zero_or_empty_turns_a_limit_off(value):
 def test_a_bad_rate_says_what_is_wrong(value, message):
     with pytest.raises(ValueError, match=message):
         parse_rate(value)
-
-
-def check_output(settings, **overrides) -> str:
-    # Django 6.1 checks each database's JSONField support, which opens a connection.
-    for name, value in overrides.items():
-        setattr(settings, name, value)
-    try:
-        call_command("check")
-    except SystemCheckError as error:
-        return str(error)
-    return ""
 
 
 def test_the_shipped_defaults_pass_the_check():

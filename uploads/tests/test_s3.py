@@ -3,20 +3,17 @@
 import json
 import os
 import re
-import subprocess
-import sys
 import uuid
-from pathlib import Path
 
 import pytest
 import requests
 from django.core.management import CommandError, call_command
 from django.test.utils import override_settings
 
+from config.tests.test_settings import manage_py
 from uploads import s3
 from uploads.checks import check_bucket, check_storage_settings
 
-ROOT = Path(__file__).resolve().parents[2]
 ORIGIN = "http://127.0.0.1:8000"
 
 
@@ -176,14 +173,7 @@ def manage(*args, local_stack, bucket):
         "SITE_ORIGIN": ORIGIN,
     }
     env.pop("DJANGO_SETTINGS_MODULE", None)
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return manage_py(*args, env=env)
 
 
 def test_exit_status_of_the_real_commands(bucket, local_stack):
