@@ -55,6 +55,7 @@ migrate:
 
 bench: install-dev
 	$(PY) -m bench.oidc_bench
+	$(PY) -m bench.middleware_bench
 	$(PY) -m bench.orders_bench $(BENCH_ARGS)
 	$(PY) -m bench.uploads_bench $(BENCH_ARGS)
 

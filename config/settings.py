@@ -416,5 +416,3 @@ LOGGING = {
         "django.server": {"handlers": [], "propagate": True},
     },
 }
-# The request_started line only below INFO: request_finished says everything once.
-DJANGO_STRUCTLOG_STATUS_START_LOG_LEVEL = 10  # logging.DEBUG
